@@ -1,0 +1,67 @@
+//! CloudWatch: the configured alarms' current state.
+
+use std::sync::Arc;
+
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+
+use super::Calls;
+use crate::error::{Error, Result};
+use crate::observed::AlarmState;
+
+pub struct Alarms {
+    client: aws_sdk_cloudwatch::Client,
+    names: Vec<String>,
+    calls: Arc<Calls>,
+}
+
+impl Alarms {
+    pub fn new(client: aws_sdk_cloudwatch::Client, names: Vec<String>, calls: Arc<Calls>) -> Self {
+        Alarms {
+            client,
+            names,
+            calls,
+        }
+    }
+
+    /// The combined state of every configured alarm, metric or composite.
+    pub async fn state(&self) -> Result<AlarmState> {
+        self.calls.read();
+        let out = self
+            .client
+            .describe_alarms()
+            .set_alarm_names(Some(self.names.clone()))
+            .alarm_types(AlarmType::MetricAlarm)
+            .alarm_types(AlarmType::CompositeAlarm)
+            .send()
+            .await
+            .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
+        let found: Vec<(&str, Option<&StateValue>)> = out
+            .metric_alarms()
+            .iter()
+            .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value()))
+            .chain(
+                out.composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value())),
+            )
+            .collect();
+        let mut states = Vec::with_capacity(self.names.len());
+        for name in &self.names {
+            let state = found
+                .iter()
+                .find(|(found_name, _)| found_name == name)
+                .ok_or_else(|| {
+                    Error::Topology(format!(
+                        "alarm {name:?} from SPILLOVER_ALARM_NAMES does not exist in CloudWatch"
+                    ))
+                })?
+                .1;
+            states.push(match state {
+                Some(StateValue::Alarm) => AlarmState::Alarm,
+                Some(StateValue::Ok) => AlarmState::Ok,
+                _ => AlarmState::InsufficientData,
+            });
+        }
+        Ok(AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData))
+    }
+}

@@ -1,0 +1,252 @@
+//! ECS: the service's desired count, and its tasks.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_sdk_ecs::primitives::DateTime;
+use aws_sdk_ecs::types::{DesiredStatus, Task, TaskStopCode};
+
+use super::Calls;
+use crate::error::{Error, Result};
+use crate::observed::StoppedTask;
+
+/// The service's tasks, counted by status.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TaskCounts {
+    pub running: u32,
+    pub pending: u32,
+    /// A task of the service that stopped with a reason since the wait began.
+    pub stopped: Option<StoppedTask>,
+}
+
+pub struct Ecs {
+    client: aws_sdk_ecs::Client,
+    cluster: String,
+    service: String,
+    calls: Arc<Calls>,
+}
+
+impl Ecs {
+    pub fn new(
+        client: aws_sdk_ecs::Client,
+        cluster: String,
+        service: String,
+        calls: Arc<Calls>,
+    ) -> Self {
+        Ecs {
+            client,
+            cluster,
+            service,
+            calls,
+        }
+    }
+
+    pub async fn desired_count(&self) -> Result<i32> {
+        self.calls.read();
+        let out = self
+            .client
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(&self.service)
+            .send()
+            .await
+            .map_err(|e| Error::aws("ecs:DescribeServices", e))?;
+        let service = out
+            .services()
+            .iter()
+            .find(|s| s.service_name() == Some(self.service.as_str()) && s.status() != Some("INACTIVE"))
+            .ok_or_else(|| {
+                Error::Topology(format!(
+                    "ECS service {:?} not found in cluster {:?} (check SPILLOVER_CLUSTER and SPILLOVER_SERVICE)",
+                    self.service, self.cluster
+                ))
+            })?;
+        Ok(service.desired_count())
+    }
+
+    pub async fn set_desired_count(&self, desired: i32) -> Result<()> {
+        self.calls.write();
+        self.client
+            .update_service()
+            .cluster(&self.cluster)
+            .service(&self.service)
+            .desired_count(desired)
+            .send()
+            .await
+            .map_err(|e| Error::aws("ecs:UpdateService", e))?;
+        Ok(())
+    }
+
+    /// The service's tasks by status. With `stopped_since`, also looks for a task that
+    /// stopped after that time for a reason other than the scheduler scaling in.
+    pub async fn tasks(&self, stopped_since: Option<SystemTime>) -> Result<TaskCounts> {
+        let mut arns = self.list_tasks(DesiredStatus::Running).await?;
+        if stopped_since.is_some() {
+            arns.extend(self.list_tasks(DesiredStatus::Stopped).await?);
+        }
+        arns.sort();
+        arns.dedup();
+        let tasks = self.describe_tasks(arns).await?;
+        Ok(classify(&tasks, &self.service, stopped_since))
+    }
+
+    async fn list_tasks(&self, status: DesiredStatus) -> Result<Vec<String>> {
+        let mut arns = Vec::new();
+        let mut next = None;
+        loop {
+            self.calls.read();
+            let out = self
+                .client
+                .list_tasks()
+                .cluster(&self.cluster)
+                .service_name(&self.service)
+                .desired_status(status.clone())
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| Error::aws("ecs:ListTasks", e))?;
+            arns.extend(out.task_arns().iter().cloned());
+            next = out.next_token().map(String::from);
+            if next.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+
+    async fn describe_tasks(&self, arns: Vec<String>) -> Result<Vec<Task>> {
+        let mut tasks = Vec::with_capacity(arns.len());
+        // DescribeTasks takes at most 100 tasks per call.
+        for chunk in arns.chunks(100) {
+            self.calls.read();
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(&self.cluster)
+                .set_tasks(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| Error::aws("ecs:DescribeTasks", e))?;
+            tasks.extend(out.tasks().iter().cloned());
+        }
+        Ok(tasks)
+    }
+}
+
+/// Counts running and pending tasks of `service` and finds one that failed to start.
+///
+/// Only tasks whose group is `service:NAME` count: `ListTasks` may return other tasks
+/// of the cluster (the local emulator ignores `serviceName`), and one-off tasks are not ours.
+fn classify(tasks: &[Task], service: &str, stopped_since: Option<SystemTime>) -> TaskCounts {
+    let group = format!("service:{service}");
+    let mut counts = TaskCounts::default();
+    for task in tasks.iter().filter(|t| t.group() == Some(group.as_str())) {
+        match task.last_status().unwrap_or_default() {
+            "RUNNING" => counts.running += 1,
+            "PROVISIONING" | "PENDING" | "ACTIVATING" => counts.pending += 1,
+            "STOPPED" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" if counts.stopped.is_none() => {
+                counts.stopped = failed_start(task, stopped_since);
+            }
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// A task stopped after `since` for a reason other than the scheduler scaling the service in.
+fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
+    let since = DateTime::from(since?);
+    let stopped_at = task
+        .stopping_at()
+        .or(task.stopped_at())
+        .or(task.created_at())?;
+    let reason = task.stopped_reason().filter(|r| !r.is_empty())?;
+    let scaled_in = task.stop_code() == Some(&TaskStopCode::ServiceSchedulerInitiated)
+        || reason.starts_with("Scaling activity initiated by");
+    (stopped_at.secs() >= since.secs() && !scaled_in).then(|| StoppedTask {
+        arn: task.task_arn().unwrap_or_default().to_string(),
+        reason: reason.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn task(arn: &str, group: &str, status: &str) -> aws_sdk_ecs::types::builders::TaskBuilder {
+        Task::builder()
+            .task_arn(arn)
+            .group(group)
+            .last_status(status)
+    }
+
+    fn at(t: SystemTime) -> DateTime {
+        DateTime::from(t)
+    }
+
+    #[test]
+    fn only_this_services_tasks_count() {
+        let tasks = [
+            task("a", "service:web-app", "RUNNING").build(),
+            task("b", "service:web-app", "PENDING").build(),
+            task("c", "service:other", "RUNNING").build(),
+            task("d", "family:batch", "RUNNING").build(),
+            task("e", "service:web-app", "RUNNING").build(),
+        ];
+        assert_eq!(
+            classify(&tasks, "web-app", None),
+            TaskCounts {
+                running: 2,
+                pending: 1,
+                stopped: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_task_that_stopped_with_a_reason_since_the_wait_began_is_reported() {
+        let now = SystemTime::now();
+        let reason = "CannotPullContainerError: pull image manifest has been retried 5 time(s)";
+        let tasks = [
+            task("old", "service:web-app", "STOPPED")
+                .stopped_reason("Essential container exited")
+                .stopped_at(at(now - Duration::from_secs(3600)))
+                .build(),
+            task("new", "service:web-app", "STOPPED")
+                .stopped_reason(reason)
+                .stop_code(TaskStopCode::TaskFailedToStart)
+                .stopped_at(at(now + Duration::from_secs(2)))
+                .build(),
+        ];
+        let stopped = classify(&tasks, "web-app", Some(now)).stopped;
+        assert_eq!(
+            stopped,
+            Some(StoppedTask {
+                arn: "new".into(),
+                reason: reason.into()
+            })
+        );
+        assert_eq!(
+            classify(&tasks, "web-app", None).stopped,
+            None,
+            "not looked for without a start time"
+        );
+    }
+
+    #[test]
+    fn tasks_stopped_by_a_scale_in_are_not_failures() {
+        let now = SystemTime::now();
+        let tasks = [
+            task("a", "service:web-app", "STOPPED")
+                .stopped_reason("Scaling activity initiated by (deployment ecs-svc/123)")
+                .stopped_at(at(now + Duration::from_secs(1)))
+                .build(),
+            task("b", "service:web-app", "STOPPED")
+                .stopped_reason("Service scaled in")
+                .stop_code(TaskStopCode::ServiceSchedulerInitiated)
+                .stopped_at(at(now + Duration::from_secs(1)))
+                .build(),
+        ];
+        assert_eq!(classify(&tasks, "web-app", Some(now)).stopped, None);
+    }
+}

@@ -1,0 +1,361 @@
+//! ELBv2: the two forward weights of a listener default action or rule, and the ECS
+//! target group's health.
+//!
+//! A write sends back the actions exactly as read, with only the two weights changed, so
+//! stickiness, other target groups, authentication actions and their order are kept.
+
+use std::sync::Arc;
+
+use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, TargetHealthStateEnum};
+
+use super::Calls;
+use crate::config::ForwardSite;
+use crate::error::{Error, Result};
+use crate::observed::Weights;
+
+pub struct Listener {
+    client: aws_sdk_elasticloadbalancingv2::Client,
+    site: ForwardSite,
+    lambda_tg: String,
+    ecs_tg: String,
+    calls: Arc<Calls>,
+}
+
+impl Listener {
+    pub fn new(
+        client: aws_sdk_elasticloadbalancingv2::Client,
+        site: ForwardSite,
+        lambda_tg: String,
+        ecs_tg: String,
+        calls: Arc<Calls>,
+    ) -> Self {
+        Listener {
+            client,
+            site,
+            lambda_tg,
+            ecs_tg,
+            calls,
+        }
+    }
+
+    pub async fn weights(&self) -> Result<Weights> {
+        find_weights(&self.actions().await?, &self.lambda_tg, &self.ecs_tg)
+    }
+
+    /// Writes `to`, then reads the weights back and fails if they differ.
+    pub async fn set_weights(&self, to: Weights) -> Result<()> {
+        let current = self.actions().await?;
+        let updated = with_weights(&current, &self.lambda_tg, &self.ecs_tg, to)?;
+        self.calls.write();
+        match &self.site {
+            ForwardSite::Listener(arn) => {
+                self.client
+                    .modify_listener()
+                    .listener_arn(arn)
+                    .set_default_actions(Some(updated))
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("elasticloadbalancing:ModifyListener", e))?;
+            }
+            ForwardSite::Rule(arn) => {
+                self.client
+                    .modify_rule()
+                    .rule_arn(arn)
+                    .set_actions(Some(updated))
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("elasticloadbalancing:ModifyRule", e))?;
+            }
+        }
+        let got = self.weights().await?;
+        if got != to {
+            return Err(Error::Verify {
+                want_lambda: to.lambda,
+                want_ecs: to.ecs,
+                got_lambda: got.lambda,
+                got_ecs: got.ecs,
+            });
+        }
+        Ok(())
+    }
+
+    /// Targets of the ECS target group that pass their health check.
+    pub async fn healthy_targets(&self) -> Result<u32> {
+        self.calls.read();
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(&self.ecs_tg)
+            .send()
+            .await
+            .map_err(|e| Error::aws("elasticloadbalancing:DescribeTargetHealth", e))?;
+        let healthy = out
+            .target_health_descriptions()
+            .iter()
+            .filter(|d| {
+                d.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy)
+            })
+            .count();
+        Ok(healthy as u32)
+    }
+
+    async fn actions(&self) -> Result<Vec<Action>> {
+        self.calls.read();
+        match &self.site {
+            ForwardSite::Listener(arn) => {
+                let out = self
+                    .client
+                    .describe_listeners()
+                    .listener_arns(arn)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("elasticloadbalancing:DescribeListeners", e))?;
+                let listener = out.listeners().first().ok_or_else(|| {
+                    Error::Topology(format!(
+                        "listener {arn} not found (check SPILLOVER_LISTENER_ARN)"
+                    ))
+                })?;
+                Ok(listener.default_actions().to_vec())
+            }
+            ForwardSite::Rule(arn) => {
+                let out = self
+                    .client
+                    .describe_rules()
+                    .rule_arns(arn)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("elasticloadbalancing:DescribeRules", e))?;
+                let rule = out.rules().first().ok_or_else(|| {
+                    Error::Topology(format!("rule {arn} not found (check SPILLOVER_RULE_ARN)"))
+                })?;
+                Ok(rule.actions().to_vec())
+            }
+        }
+    }
+}
+
+/// ALB treats a target group listed without a weight as weight 1.
+const DEFAULT_WEIGHT: i32 = 1;
+
+/// The index of the forward action that lists both target groups.
+fn forward_action(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<usize> {
+    let forwards: Vec<usize> = actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.r#type() == Some(&ActionTypeEnum::Forward))
+        .map(|(i, _)| i)
+        .collect();
+    let lists = |a: &Action, tg: &str| {
+        a.forward_config().is_some_and(|f| {
+            f.target_groups()
+                .iter()
+                .any(|t| t.target_group_arn() == Some(tg))
+        })
+    };
+    let Some(&first) = forwards.first() else {
+        return Err(Error::Topology("no forward action found; spillover needs a weighted forward action listing both target groups".into()));
+    };
+    forwards
+        .iter()
+        .copied()
+        .find(|&i| lists(&actions[i], lambda_tg) && lists(&actions[i], ecs_tg))
+        .ok_or_else(|| {
+            let missing: Vec<&str> = [("SPILLOVER_LAMBDA_TARGET_GROUP_ARN", lambda_tg), ("SPILLOVER_ECS_TARGET_GROUP_ARN", ecs_tg)]
+                .into_iter()
+                .filter(|(_, tg)| !lists(&actions[first], tg))
+                .map(|(name, _)| name)
+                .collect();
+            Error::Topology(format!(
+                "the forward action does not list the target group of {}; add both target groups to it (weights 1 and 0) before using spillover",
+                missing.join(" and ")
+            ))
+        })
+}
+
+fn find_weights(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<Weights> {
+    let action = &actions[forward_action(actions, lambda_tg, ecs_tg)?];
+    let weight_of = |tg: &str| {
+        action
+            .forward_config()
+            .and_then(|f| {
+                f.target_groups()
+                    .iter()
+                    .find(|t| t.target_group_arn() == Some(tg))
+            })
+            .and_then(|t| t.weight())
+            .unwrap_or(DEFAULT_WEIGHT)
+    };
+    Ok(Weights {
+        lambda: weight_of(lambda_tg),
+        ecs: weight_of(ecs_tg),
+    })
+}
+
+/// The same actions with only the two weights changed.
+fn with_weights(
+    actions: &[Action],
+    lambda_tg: &str,
+    ecs_tg: &str,
+    to: Weights,
+) -> Result<Vec<Action>> {
+    let index = forward_action(actions, lambda_tg, ecs_tg)?;
+    let mut updated = actions.to_vec();
+    if let Some(forward) = updated[index].forward_config.as_mut() {
+        for tuple in forward.target_groups.iter_mut().flatten() {
+            match tuple.target_group_arn.as_deref() {
+                Some(tg) if tg == lambda_tg => tuple.weight = Some(to.lambda),
+                Some(tg) if tg == ecs_tg => tuple.weight = Some(to.ecs),
+                _ => {}
+            }
+        }
+    }
+    Ok(updated)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        AuthenticateOidcActionConfig, ForwardActionConfig, TargetGroupStickinessConfig,
+        TargetGroupTuple,
+    };
+
+    pub(crate) const LAMBDA_TG: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda/1";
+    pub(crate) const ECS_TG: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ecs/2";
+    const OTHER_TG: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/canary/3";
+
+    fn tuple(arn: &str, weight: i32) -> TargetGroupTuple {
+        TargetGroupTuple::builder()
+            .target_group_arn(arn)
+            .weight(weight)
+            .build()
+    }
+
+    /// A forward action with stickiness, as a listener created with weights would return it.
+    pub(crate) fn forward(lambda: i32, ecs: i32) -> Action {
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .order(2)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(tuple(LAMBDA_TG, lambda))
+                    .target_groups(tuple(ECS_TG, ecs))
+                    .target_group_stickiness_config(
+                        TargetGroupStickinessConfig::builder()
+                            .enabled(true)
+                            .duration_seconds(3600)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    }
+
+    fn authenticate() -> Action {
+        Action::builder()
+            .r#type(ActionTypeEnum::AuthenticateOidc)
+            .order(1)
+            .authenticate_oidc_config(
+                AuthenticateOidcActionConfig::builder()
+                    .issuer("https://idp.example.com")
+                    .client_id("spillover")
+                    .authorization_endpoint("https://idp.example.com/auth")
+                    .token_endpoint("https://idp.example.com/token")
+                    .user_info_endpoint("https://idp.example.com/userinfo")
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn reads_the_two_weights() {
+        assert_eq!(
+            find_weights(&[forward(1, 0)], LAMBDA_TG, ECS_TG).unwrap(),
+            Weights { lambda: 1, ecs: 0 }
+        );
+    }
+
+    #[test]
+    fn changes_only_the_two_weights_and_keeps_everything_else() {
+        let mut three = forward(1, 0);
+        three
+            .forward_config
+            .as_mut()
+            .unwrap()
+            .target_groups
+            .as_mut()
+            .unwrap()
+            .push(tuple(OTHER_TG, 7));
+        let actions = vec![authenticate(), three.clone()];
+        let updated =
+            with_weights(&actions, LAMBDA_TG, ECS_TG, Weights { lambda: 0, ecs: 1 }).unwrap();
+
+        let mut expected = three;
+        let tgs = expected
+            .forward_config
+            .as_mut()
+            .unwrap()
+            .target_groups
+            .as_mut()
+            .unwrap();
+        tgs[0].weight = Some(0);
+        tgs[1].weight = Some(1);
+        assert_eq!(updated, vec![authenticate(), expected]);
+        assert_eq!(
+            updated[1]
+                .forward_config()
+                .unwrap()
+                .target_group_stickiness_config(),
+            forward(1, 0)
+                .forward_config()
+                .unwrap()
+                .target_group_stickiness_config(),
+        );
+    }
+
+    #[test]
+    fn a_forward_action_without_both_target_groups_is_refused() {
+        let only_lambda = Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(
+                ForwardActionConfig::builder()
+                    .target_groups(tuple(LAMBDA_TG, 1))
+                    .build(),
+            )
+            .build();
+        let err = with_weights(&[only_lambda], LAMBDA_TG, ECS_TG, Weights::ON_LAMBDA).unwrap_err();
+        assert!(matches!(err, Error::Topology(_)));
+        assert!(
+            err.to_string().contains("SPILLOVER_ECS_TARGET_GROUP_ARN"),
+            "{err}"
+        );
+        assert!(
+            !err.to_string()
+                .contains("SPILLOVER_LAMBDA_TARGET_GROUP_ARN"),
+            "{err}"
+        );
+
+        let err = find_weights(&[authenticate()], LAMBDA_TG, ECS_TG).unwrap_err();
+        assert!(err.to_string().contains("no forward action"), "{err}");
+    }
+
+    #[test]
+    fn a_target_group_without_a_weight_counts_as_weight_one() {
+        let mut action = forward(0, 0);
+        action
+            .forward_config
+            .as_mut()
+            .unwrap()
+            .target_groups
+            .as_mut()
+            .unwrap()[0]
+            .weight = None;
+        assert_eq!(
+            find_weights(&[action], LAMBDA_TG, ECS_TG).unwrap(),
+            Weights { lambda: 1, ecs: 0 }
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The command-line tool: `plan`, `replay` and `status`.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::controller::Controller;
+use crate::decide::decide;
+use crate::error::{Error, Result};
+use crate::observed::{AlarmState, Observed, Weights};
+use crate::trigger::Trigger;
+
+pub const USAGE: &str = "\
+spillover: spill web traffic from Lambda to ECS Fargate while a CloudWatch alarm fires
+
+Usage:
+  spillover plan EVENT.json [--observed STATE.json]   print the plan for an event; no AWS calls
+  spillover replay [--dry-run] EVENT.json...          run the loop for each event against AWS
+  spillover status                                    print the observed state as JSON
+
+Configuration comes from SPILLOVER_* environment variables (see README.md);
+AWS_ENDPOINT_URL points the AWS calls at a local emulator.
+Exit status: 0 done or nothing to do, 2 bad input or config, 1 AWS failure or timeout.";
+
+/// Runs a command and returns the process exit status.
+pub async fn run(args: Vec<String>) -> i32 {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        [] | ["-h" | "--help" | "help", ..] => {
+            println!("{USAGE}");
+            return 0;
+        }
+        ["-V" | "--version", ..] => {
+            println!("spillover {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        ["plan", rest @ ..] => plan(rest),
+        ["replay", rest @ ..] => replay(rest).await,
+        ["status"] => status().await,
+        [other, ..] => Err(Error::BadInput(format!(
+            "unknown command {other:?}\n\n{USAGE}"
+        ))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("spillover: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn usage_error(what: &str) -> Error {
+    Error::BadInput(format!("{what}\n\n{USAGE}"))
+}
+
+fn read(path: &str) -> Result<String> {
+    std::fs::read_to_string(Path::new(path))
+        .map_err(|e| Error::BadInput(format!("cannot read {path}: {e}")))
+}
+
+fn print(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("summaries serialize")
+    );
+}
+
+/// `plan EVENT.json [--observed STATE.json]`. Without `--observed`, the world is taken as
+/// idle (traffic on Lambda, service at the idle count) with the alarm in the event's state.
+fn plan(args: &[&str]) -> Result<i32> {
+    let (event, observed) = match args {
+        [event] => (*event, None),
+        [event, "--observed", state] | ["--observed", state, event] => (*event, Some(*state)),
+        _ => {
+            return Err(usage_error(
+                "plan takes one EVENT.json and an optional --observed STATE.json",
+            ));
+        }
+    };
+    let config = Config::from_env()?;
+    let trigger = Trigger::parse(&read(event)?, &config).map_err(|e| in_file(event, e))?;
+    let observed = match observed {
+        Some(path) => serde_json::from_str(&read(path)?).map_err(|e| {
+            Error::BadInput(format!(
+                "{path} is not an observed state (as `spillover status` prints it): {e}"
+            ))
+        })?,
+        None => Observed {
+            alarm: match &trigger {
+                Trigger::Alarm { state, .. } => *state,
+                Trigger::Tick { .. } => AlarmState::Ok,
+            },
+            weights: Weights::ON_LAMBDA,
+            desired: config.idle_count,
+            running: 0,
+            healthy: 0,
+        },
+    };
+    let plan = decide(&trigger, &observed, &config);
+    print(&json!({ "trigger": trigger, "observed": observed, "plan": plan }));
+    Ok(0)
+}
+
+/// `replay [--dry-run] EVENT.json...`: every event is checked before the first AWS call.
+async fn replay(args: &[&str]) -> Result<i32> {
+    let dry_run = args.contains(&"--dry-run");
+    let paths: Vec<&str> = args.iter().copied().filter(|a| *a != "--dry-run").collect();
+    if paths.is_empty() {
+        return Err(usage_error("replay needs at least one EVENT.json"));
+    }
+    if let Some(flag) = paths.iter().find(|p| p.starts_with("--")) {
+        return Err(usage_error(&format!("unknown option {flag}")));
+    }
+    let config = Config::from_env()?;
+    let triggers = paths
+        .iter()
+        .map(|path| Trigger::parse(&read(path)?, &config).map_err(|e| in_file(path, e)))
+        .collect::<Result<Vec<_>>>()?;
+    let controller = Controller::new(config.clone(), Aws::from_env(&config).await);
+    let mut worst = 0;
+    for (path, trigger) in paths.iter().zip(triggers) {
+        tracing::info!(event = path, "replay");
+        let summary = controller
+            .run(trigger, controller.deadline(None), dry_run)
+            .await;
+        print(&summary);
+        if let Some(e) = &summary.error {
+            eprintln!("spillover: {path}: {e}");
+        }
+        worst = worst.max(summary.exit_code());
+    }
+    Ok(worst)
+}
+
+async fn status() -> Result<i32> {
+    let config = Config::from_env()?;
+    let controller = Controller::new(config.clone(), Aws::from_env(&config).await);
+    print(&controller.observe().await?);
+    Ok(0)
+}
+
+fn in_file(path: &str, e: Error) -> Error {
+    match e {
+        Error::BadInput(msg) => Error::BadInput(format!("{path}: {msg}")),
+        other => other,
+    }
+}

@@ -1,0 +1,231 @@
+//! One run of the loop: observe, decide, act, report.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::aws::Aws;
+use crate::config::Config;
+use crate::decide::{Step, decide};
+use crate::error::{Error, Result};
+use crate::observed::Observed;
+use crate::poller::{Backoff, Check, PollStats, poll_until};
+use crate::report::{ActionRecord, Outcome, Summary};
+use crate::trigger::Trigger;
+
+pub struct Controller {
+    pub config: Config,
+    pub aws: Aws,
+}
+
+impl Controller {
+    pub fn new(config: Config, aws: Aws) -> Self {
+        Controller { config, aws }
+    }
+
+    /// Reads everything the decision needs, in parallel.
+    pub async fn observe(&self) -> Result<Observed> {
+        let (alarm, weights, desired, tasks, healthy) = tokio::try_join!(
+            self.aws.alarms.state(),
+            self.aws.listener.weights(),
+            self.aws.ecs.desired_count(),
+            self.aws.ecs.tasks(None),
+            self.aws.listener.healthy_targets(),
+        )?;
+        Ok(Observed {
+            alarm,
+            weights,
+            desired,
+            running: tasks.running,
+            healthy,
+        })
+    }
+
+    /// The latest moment a wait may end: the budget, or the Lambda deadline less the margin.
+    pub fn deadline(&self, lambda_deadline: Option<SystemTime>) -> Instant {
+        let poll = self.config.poll;
+        let left = lambda_deadline
+            .map(|d| {
+                d.duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .saturating_sub(poll.deadline_margin)
+            })
+            .map_or(poll.budget, |left| left.min(poll.budget));
+        Instant::now() + left
+    }
+
+    /// Runs the loop once. Never panics on AWS trouble: failures end up in the summary.
+    pub async fn run(&self, trigger: Trigger, deadline: Instant, dry_run: bool) -> Summary {
+        let started = Instant::now();
+        let started_wall = SystemTime::now();
+        let calls_before = self.aws.calls.count();
+        let mut summary = Summary::new(trigger.clone());
+
+        let observed = match self.observe().await {
+            Ok(observed) => observed,
+            Err(e) => {
+                warn!(error = %e, "could not observe the world; nothing was written");
+                summary.fail(e);
+                return self.finish(summary, started, calls_before);
+            }
+        };
+        summary.durations_ms.observe = ms(started.elapsed());
+        let plan = decide(&trigger, &observed, &self.config);
+        info!(intent = ?plan.intent, steps = plan.steps.len(), reason = %plan.reason, dry_run, "plan");
+        summary.observed = Some(observed.clone());
+        summary.plan = Some(plan.clone());
+        summary.outcome = match (plan.is_noop(), dry_run) {
+            (true, _) => Outcome::NoOp,
+            (false, true) => Outcome::DryRun,
+            (false, false) => Outcome::Done,
+        };
+
+        let act_started = Instant::now();
+        for step in plan.steps {
+            let at = started.elapsed();
+            if dry_run {
+                info!(?step, "dry run: would do");
+                summary
+                    .actions
+                    .push(record(step, at, Duration::ZERO, "skipped (dry run)", None));
+                continue;
+            }
+            info!(?step, "start");
+            let step_started = Instant::now();
+            let result = self.execute(&step, deadline, started_wall).await;
+            let took = step_started.elapsed();
+            match result {
+                Ok(stats) => {
+                    info!(?step, took_ms = ms(took), "done");
+                    summary
+                        .actions
+                        .push(record(step, at, took, "ok", stats.map(|s| s.checks)));
+                }
+                Err(e) => {
+                    warn!(?step, error = %e, "failed; later steps skipped");
+                    summary.actions.push(record(step, at, took, "failed", None));
+                    summary.fail(e);
+                    break;
+                }
+            }
+        }
+        summary.durations_ms.act = ms(act_started.elapsed());
+
+        summary.final_state = if summary
+            .actions
+            .iter()
+            .any(|a| a.result != "skipped (dry run)")
+        {
+            self.observe().await.ok()
+        } else {
+            Some(observed)
+        };
+        self.finish(summary, started, calls_before)
+    }
+
+    fn finish(
+        &self,
+        mut summary: Summary,
+        started: Instant,
+        before: crate::aws::CallCount,
+    ) -> Summary {
+        let now = self.aws.calls.count();
+        summary.aws_calls.reads = now.reads - before.reads;
+        summary.aws_calls.writes = now.writes - before.writes;
+        summary.durations_ms.total = ms(started.elapsed());
+        summary
+    }
+
+    async fn execute(
+        &self,
+        step: &Step,
+        deadline: Instant,
+        since: SystemTime,
+    ) -> Result<Option<PollStats>> {
+        match *step {
+            Step::ScaleOut { to, .. } | Step::ScaleIn { to, .. } => {
+                self.aws.ecs.set_desired_count(to).await?;
+                Ok(None)
+            }
+            Step::WaitUntilReady { min_healthy } => self
+                .wait_until_ready(min_healthy, deadline, since)
+                .await
+                .map(Some),
+            Step::SetWeights { to, .. } => {
+                if to.ecs > 0 {
+                    // The plan checked health when it was made; check again right before the shift.
+                    let healthy = self.aws.listener.healthy_targets().await?;
+                    if healthy < self.config.min_healthy {
+                        return Err(Error::NotReady {
+                            healthy,
+                            min_healthy: self.config.min_healthy,
+                        });
+                    }
+                }
+                self.aws.listener.set_weights(to).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn wait_until_ready(
+        &self,
+        min: u32,
+        deadline: Instant,
+        since: SystemTime,
+    ) -> Result<PollStats> {
+        let backoff = Backoff {
+            interval: self.config.poll.interval,
+            max_interval: self.config.poll.max_interval,
+        };
+        let (_, stats) = poll_until(
+            "ECS tasks running and targets healthy",
+            backoff,
+            deadline,
+            || async {
+                let (tasks, healthy) = tokio::try_join!(
+                    self.aws.ecs.tasks(Some(since)),
+                    self.aws.listener.healthy_targets()
+                )?;
+                if let Some(stopped) = tasks.stopped {
+                    return Err(Error::TaskStopped {
+                        service: self.config.service.clone(),
+                        task: stopped.arn,
+                        reason: stopped.reason,
+                    });
+                }
+                Ok(if tasks.running >= min && healthy >= min {
+                    Check::Ready(())
+                } else {
+                    Check::NotYet(format!(
+                        "running {}/{min}, pending {}, healthy {healthy}/{min}",
+                        tasks.running, tasks.pending
+                    ))
+                })
+            },
+        )
+        .await?;
+        Ok(stats)
+    }
+}
+
+fn record(
+    step: Step,
+    at: Duration,
+    took: Duration,
+    result: &'static str,
+    checks: Option<u32>,
+) -> ActionRecord {
+    ActionRecord {
+        step,
+        started_at_ms: ms(at),
+        duration_ms: ms(took),
+        result,
+        checks,
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

@@ -1,0 +1,96 @@
+//! Errors, what each one means for the caller, and which of them a retry can fix.
+
+/// Everything that can stop one run of the loop.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The event is not one spillover accepts; retrying the same event cannot help.
+    #[error("bad input: {0}")]
+    BadInput(String),
+
+    /// A `SPILLOVER_*` variable is missing or invalid.
+    #[error("bad config: {0}")]
+    Config(String),
+
+    /// The AWS resources do not look like the config says (e.g. a target group is missing
+    /// from the listener's forward action). Nothing was written.
+    #[error("the AWS resources do not match the config: {0}")]
+    Topology(String),
+
+    /// An AWS API call failed after the SDK's own retries.
+    #[error("AWS call {operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
+
+    /// The bounded poller ran out of time; traffic was left where it was.
+    #[error(
+        "timed out after {waited_secs:.1}s waiting for {what} (last seen: {last_seen}); traffic left where it was, a retry runs the loop again"
+    )]
+    Timeout {
+        what: String,
+        waited_secs: f64,
+        last_seen: String,
+    },
+
+    /// A task of the service stopped while we waited for it to start.
+    #[error(
+        "task {task} of service {service} stopped while starting: {reason}; traffic left where it was"
+    )]
+    TaskStopped {
+        service: String,
+        task: String,
+        reason: String,
+    },
+
+    /// The ECS target group lost health between the wait and the weight change.
+    #[error(
+        "the ECS target group has {healthy} healthy targets, fewer than SPILLOVER_MIN_HEALTHY ({min_healthy}); traffic left where it was"
+    )]
+    NotReady { healthy: u32, min_healthy: u32 },
+
+    /// The weights read back after a write are not the ones written.
+    #[error(
+        "weights read back as lambda {got_lambda} / ecs {got_ecs} after writing lambda {want_lambda} / ecs {want_ecs}"
+    )]
+    Verify {
+        want_lambda: i32,
+        want_ecs: i32,
+        got_lambda: i32,
+        got_ecs: i32,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Exit status on the command line: 2 for bad input or config, 1 for AWS failures and timeouts.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadInput(_) | Error::Config(_) | Error::Topology(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether running the loop again later may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Aws { .. }
+                | Error::Timeout { .. }
+                | Error::NotReady { .. }
+                | Error::Verify { .. }
+        )
+    }
+
+    /// Wraps an SDK error with the operation's name and the full error chain.
+    pub fn aws<E>(operation: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + 'static,
+    {
+        Error::Aws {
+            operation,
+            message: aws_sdk_ecs::error::DisplayErrorContext(&err).to_string(),
+        }
+    }
+}

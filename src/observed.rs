@@ -1,0 +1,147 @@
+//! The observed state of the world: what the loop reads before it decides.
+
+use serde::{Deserialize, Serialize};
+
+/// A CloudWatch alarm state, as CloudWatch spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlarmState {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl AlarmState {
+    /// Folds the states of all configured alarms into one: any ALARM spills, all OK returns,
+    /// anything else holds.
+    pub fn combine(states: impl IntoIterator<Item = AlarmState>) -> Option<AlarmState> {
+        let mut combined = None;
+        for state in states {
+            combined = Some(match (combined, state) {
+                (_, AlarmState::Alarm) | (Some(AlarmState::Alarm), _) => AlarmState::Alarm,
+                (None | Some(AlarmState::Ok), AlarmState::Ok) => AlarmState::Ok,
+                _ => AlarmState::InsufficientData,
+            });
+        }
+        combined
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmState::Ok => "OK",
+            AlarmState::Alarm => "ALARM",
+            AlarmState::InsufficientData => "INSUFFICIENT_DATA",
+        }
+    }
+}
+
+impl std::fmt::Display for AlarmState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The two weights of the listener's forward action that spillover owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Weights {
+    pub lambda: i32,
+    pub ecs: i32,
+}
+
+impl Weights {
+    /// All traffic on the Lambda target group.
+    pub const ON_LAMBDA: Weights = Weights { lambda: 1, ecs: 0 };
+
+    /// ALB accepts weights 0..=999 and at least one of them must be above 0.
+    pub fn check(self) -> Result<Self, String> {
+        let in_range = |w: i32| (0..=999).contains(&w);
+        if !in_range(self.lambda) || !in_range(self.ecs) {
+            return Err(format!("weights must be within 0..=999, got {self}"));
+        }
+        if self.lambda == 0 && self.ecs == 0 {
+            return Err("weights must not both be 0".into());
+        }
+        Ok(self)
+    }
+}
+
+impl std::fmt::Display for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "lambda {} / ecs {}", self.lambda, self.ecs)
+    }
+}
+
+/// Everything the decision needs to know about the world, read fresh on every invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The configured alarms' current state, combined (see [`AlarmState::combine`]).
+    pub alarm: AlarmState,
+    /// The forward weights of the listener default action or rule.
+    pub weights: Weights,
+    /// The ECS service's desired count.
+    pub desired: i32,
+    /// Tasks of this service whose last status is RUNNING.
+    pub running: u32,
+    /// Healthy targets in the ECS target group.
+    pub healthy: u32,
+}
+
+impl Observed {
+    /// Enough running tasks and healthy targets to take traffic.
+    pub fn is_ready(&self, min_healthy: u32) -> bool {
+        self.running >= min_healthy && self.healthy >= min_healthy
+    }
+}
+
+/// A task that stopped, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoppedTask {
+    pub arn: String,
+    pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AlarmState::*;
+
+    #[test]
+    fn any_alarm_wins_and_all_ok_returns() {
+        assert_eq!(
+            AlarmState::combine([Ok, Alarm, InsufficientData]),
+            Some(Alarm)
+        );
+        assert_eq!(AlarmState::combine([Ok, Ok]), Some(Ok));
+        assert_eq!(
+            AlarmState::combine([Ok, InsufficientData]),
+            Some(InsufficientData)
+        );
+        assert_eq!(
+            AlarmState::combine([InsufficientData, Ok]),
+            Some(InsufficientData)
+        );
+        assert_eq!(AlarmState::combine([]), None);
+    }
+
+    #[test]
+    fn weights_outside_alb_limits_are_rejected() {
+        assert!(Weights { lambda: 0, ecs: 0 }.check().is_err());
+        assert!(
+            Weights {
+                lambda: 1000,
+                ecs: 1
+            }
+            .check()
+            .is_err()
+        );
+        assert!(Weights { lambda: -1, ecs: 1 }.check().is_err());
+        assert!(
+            Weights {
+                lambda: 0,
+                ecs: 999
+            }
+            .check()
+            .is_ok()
+        );
+    }
+}
