@@ -1,0 +1,632 @@
+//! The SDK edge, tested with `aws-smithy-mocks`: a small in-memory world answers the
+//! calls, so these tests see exactly which requests go out and in what order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
+use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskStopCode};
+use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+use aws_sdk_elasticloadbalancingv2::operation::modify_listener::ModifyListenerOutput;
+use aws_sdk_elasticloadbalancingv2::operation::modify_rule::ModifyRuleOutput;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, Listener, Rule as ListenerRule,
+    TargetGroupStickinessConfig, TargetGroupTuple, TargetHealth, TargetHealthDescription,
+    TargetHealthStateEnum,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use spillover::aws::Aws;
+use spillover::config::Config;
+use spillover::controller::Controller;
+use spillover::report::{Outcome, Summary};
+use spillover::{Error, trigger::Trigger};
+
+const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/1/2";
+const RULE: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/1/2/3";
+const LAMBDA_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lambda/1";
+const ECS_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ecs/2";
+const OTHER_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/canary/3";
+const ALARM: &str = "web-app-concurrency-high";
+
+/// The state the fake AWS keeps between calls.
+struct World {
+    alarm: StateValue,
+    weights: (i32, i32),
+    /// A third target group in the forward action, which spillover must leave alone.
+    other_tg: bool,
+    desired: i32,
+    /// Target-health checks after a scale-out before the targets turn healthy.
+    healthy_after_checks: u32,
+    checks_since_scale_out: u32,
+    /// Targets that stay unhealthy whatever happens.
+    never_healthy: bool,
+    /// Start tasks that stop with this reason instead of running.
+    fail_reason: Option<String>,
+    /// Every write, in order.
+    writes: Vec<String>,
+}
+
+impl World {
+    fn idle() -> Self {
+        World {
+            alarm: StateValue::Ok,
+            weights: (1, 0),
+            other_tg: false,
+            desired: 0,
+            healthy_after_checks: 2,
+            checks_since_scale_out: 0,
+            never_healthy: false,
+            fail_reason: None,
+            writes: Vec::new(),
+        }
+    }
+
+    fn spilled() -> Self {
+        World {
+            alarm: StateValue::Alarm,
+            weights: (0, 1),
+            desired: 2,
+            healthy_after_checks: 0,
+            ..World::idle()
+        }
+    }
+
+    fn with_alarm(self, alarm: StateValue) -> Self {
+        World { alarm, ..self }
+    }
+
+    fn healthy(&self) -> i32 {
+        let ready = !self.never_healthy
+            && self.fail_reason.is_none()
+            && self.checks_since_scale_out >= self.healthy_after_checks;
+        if ready { self.desired } else { 0 }
+    }
+
+    fn forward_action(&self) -> Action {
+        let tuple = |arn: &str, w: i32| {
+            TargetGroupTuple::builder()
+                .target_group_arn(arn)
+                .weight(w)
+                .build()
+        };
+        let mut config = ForwardActionConfig::builder()
+            .target_groups(tuple(LAMBDA_TG, self.weights.0))
+            .target_groups(tuple(ECS_TG, self.weights.1))
+            .target_group_stickiness_config(
+                TargetGroupStickinessConfig::builder()
+                    .enabled(true)
+                    .duration_seconds(3600)
+                    .build(),
+            );
+        if self.other_tg {
+            config = config.target_groups(tuple(OTHER_TG, 5));
+        }
+        Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(config.build())
+            .build()
+    }
+
+    /// Takes the weights from a written forward action, checking nothing else changed.
+    fn write_actions(&mut self, what: &str, actions: &[Action]) {
+        assert_eq!(actions.len(), 1, "one action in, one action out");
+        let forward = actions[0].forward_config().expect("forward config kept");
+        let stickiness = forward
+            .target_group_stickiness_config()
+            .expect("stickiness kept");
+        assert_eq!(
+            (stickiness.enabled(), stickiness.duration_seconds()),
+            (Some(true), Some(3600))
+        );
+        let weight = |arn: &str| {
+            forward
+                .target_groups()
+                .iter()
+                .find(|t| t.target_group_arn() == Some(arn))
+                .and_then(|t| t.weight())
+        };
+        if self.other_tg {
+            assert_eq!(
+                weight(OTHER_TG),
+                Some(5),
+                "the third target group's weight is kept"
+            );
+        }
+        self.weights = (weight(LAMBDA_TG).unwrap(), weight(ECS_TG).unwrap());
+        self.writes.push(format!(
+            "{what} lambda={} ecs={}",
+            self.weights.0, self.weights.1
+        ));
+    }
+}
+
+type Shared = Arc<Mutex<World>>;
+
+/// The mock rules, kept so tests can count calls.
+struct Fake {
+    world: Shared,
+    describe_alarms: Rule,
+    describe_listeners: Rule,
+    describe_rules: Rule,
+    modify_listener: Rule,
+    modify_rule: Rule,
+    target_health: Rule,
+    describe_services: Rule,
+    list_tasks: Rule,
+    describe_tasks: Rule,
+    update_service: Rule,
+}
+
+impl Fake {
+    fn new(world: World) -> Self {
+        let world = Arc::new(Mutex::new(world));
+        let w = world.clone();
+        let describe_alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
+            .then_compute_output(move |_| {
+                let alarm = MetricAlarm::builder()
+                    .alarm_name(ALARM)
+                    .state_value(w.lock().unwrap().alarm.clone())
+                    .build();
+                DescribeAlarmsOutput::builder().metric_alarms(alarm).build()
+            });
+        let w = world.clone();
+        let describe_listeners = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_listeners)
+            .match_requests(|r| r.listener_arns() == [LISTENER])
+            .then_compute_output(move |_| {
+                let listener = Listener::builder()
+                    .listener_arn(LISTENER)
+                    .default_actions(w.lock().unwrap().forward_action())
+                    .build();
+                DescribeListenersOutput::builder()
+                    .listeners(listener)
+                    .build()
+            });
+        let w = world.clone();
+        let describe_rules = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_rules)
+            .match_requests(|r| r.rule_arns() == [RULE])
+            .then_compute_output(move |_| {
+                let rule = ListenerRule::builder()
+                    .rule_arn(RULE)
+                    .actions(w.lock().unwrap().forward_action())
+                    .build();
+                DescribeRulesOutput::builder().rules(rule).build()
+            });
+        let w = world.clone();
+        let modify_listener = mock!(aws_sdk_elasticloadbalancingv2::Client::modify_listener)
+            .match_requests(|r| r.listener_arn() == Some(LISTENER))
+            .then_compute_output(move |r| {
+                w.lock()
+                    .unwrap()
+                    .write_actions("weights", r.default_actions());
+                ModifyListenerOutput::builder().build()
+            });
+        let w = world.clone();
+        let modify_rule = mock!(aws_sdk_elasticloadbalancingv2::Client::modify_rule)
+            .match_requests(|r| r.rule_arn() == Some(RULE))
+            .then_compute_output(move |r| {
+                w.lock().unwrap().write_actions("rule weights", r.actions());
+                ModifyRuleOutput::builder().build()
+            });
+        let w = world.clone();
+        let target_health = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_health)
+            .match_requests(|r| r.target_group_arn() == Some(ECS_TG))
+            .then_compute_output(move |_| {
+                let mut w = w.lock().unwrap();
+                w.checks_since_scale_out += 1;
+                let healthy = (0..w.healthy()).map(|i| {
+                    TargetHealthDescription::builder()
+                        .target_health(
+                            TargetHealth::builder()
+                                .state(TargetHealthStateEnum::Healthy)
+                                .build(),
+                        )
+                        .health_check_port(format!("{}", 8080 + i))
+                        .build()
+                });
+                DescribeTargetHealthOutput::builder()
+                    .set_target_health_descriptions(Some(healthy.collect()))
+                    .build()
+            });
+        let w = world.clone();
+        let describe_services =
+            mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(move |_| {
+                let service = Service::builder()
+                    .service_name("web-app")
+                    .status("ACTIVE")
+                    .desired_count(w.lock().unwrap().desired)
+                    .build();
+                DescribeServicesOutput::builder().services(service).build()
+            });
+        let w = world.clone();
+        let list_tasks = mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |r| {
+            let w = w.lock().unwrap();
+            let stopped = r.desired_status() == Some(&DesiredStatus::Stopped);
+            let arns: Vec<String> = match (&w.fail_reason, stopped) {
+                (Some(_), true) => vec!["task/failed".into()],
+                (None, false) => (0..w.desired).map(|i| format!("task/{i}")).collect(),
+                _ => vec![],
+            };
+            ListTasksOutput::builder().set_task_arns(Some(arns)).build()
+        });
+        let w = world.clone();
+        let describe_tasks =
+            mock!(aws_sdk_ecs::Client::describe_tasks).then_compute_output(move |r| {
+                let w = w.lock().unwrap();
+                let running = w.healthy() > 0;
+                let tasks = r.tasks().iter().map(|arn| {
+                    let task = Task::builder().task_arn(arn).group("service:web-app");
+                    match &w.fail_reason {
+                        Some(reason) => task
+                            .last_status("STOPPED")
+                            .stopped_reason(reason)
+                            .stop_code(TaskStopCode::TaskFailedToStart)
+                            .stopped_at(aws_sdk_ecs::primitives::DateTime::from(SystemTime::now()))
+                            .build(),
+                        None => task
+                            .last_status(if running { "RUNNING" } else { "PENDING" })
+                            .build(),
+                    }
+                });
+                DescribeTasksOutput::builder()
+                    .set_tasks(Some(tasks.collect()))
+                    .build()
+            });
+        let w = world.clone();
+        let update_service =
+            mock!(aws_sdk_ecs::Client::update_service).then_compute_output(move |r| {
+                let mut w = w.lock().unwrap();
+                w.desired = r.desired_count().expect("desired count set");
+                w.checks_since_scale_out = 0;
+                let desired = w.desired;
+                w.writes.push(format!("desired={desired}"));
+                UpdateServiceOutput::builder().build()
+            });
+        Fake {
+            world,
+            describe_alarms,
+            describe_listeners,
+            describe_rules,
+            modify_listener,
+            modify_rule,
+            target_health,
+            describe_services,
+            list_tasks,
+            describe_tasks,
+            update_service,
+        }
+    }
+
+    fn controller(&self, extra: &[(&'static str, &str)]) -> Controller {
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            ("SPILLOVER_CLUSTER", "web-app".into()),
+            ("SPILLOVER_SERVICE", "web-app".into()),
+            ("SPILLOVER_LISTENER_ARN", LISTENER.into()),
+            ("SPILLOVER_LAMBDA_TARGET_GROUP_ARN", LAMBDA_TG.into()),
+            ("SPILLOVER_ECS_TARGET_GROUP_ARN", ECS_TG.into()),
+            ("SPILLOVER_ALARM_NAMES", ALARM.into()),
+            ("SPILLOVER_POLL_INTERVAL_MS", "5".into()),
+            ("SPILLOVER_POLL_MAX_INTERVAL_MS", "20".into()),
+        ]);
+        for (name, value) in extra {
+            if value.is_empty() {
+                vars.remove(name);
+            } else {
+                vars.insert(name, value.to_string());
+            }
+        }
+        let config =
+            Config::from_lookup(|name| vars.get(name).cloned()).expect("test config is valid");
+        let cloudwatch = mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            [&self.describe_alarms]
+        );
+        let ecs = mock_client!(
+            aws_sdk_ecs,
+            RuleMode::MatchAny,
+            [
+                &self.describe_services,
+                &self.list_tasks,
+                &self.describe_tasks,
+                &self.update_service
+            ]
+        );
+        let elb = mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [
+                &self.describe_listeners,
+                &self.describe_rules,
+                &self.modify_listener,
+                &self.modify_rule,
+                &self.target_health
+            ]
+        );
+        Controller::new(config.clone(), Aws::new(&config, cloudwatch, ecs, elb))
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.world.lock().unwrap().writes.clone()
+    }
+}
+
+fn tick() -> Trigger {
+    Trigger::Tick { event_id: None }
+}
+
+async fn run(controller: &Controller) -> Summary {
+    controller
+        .run(tick(), controller.deadline(None), false)
+        .await
+}
+
+#[tokio::test]
+async fn spill_scales_out_waits_for_health_then_shifts_only_the_two_weights() {
+    let fake = Fake::new(World {
+        other_tg: true,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[])).await;
+
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::Done);
+    assert_eq!(fake.writes(), ["desired=2", "weights lambda=0 ecs=1"]);
+    assert_eq!(fake.modify_listener.num_calls(), 1);
+    assert_eq!(fake.update_service.num_calls(), 1);
+    let wait = summary
+        .actions
+        .iter()
+        .find(|a| a.checks.is_some())
+        .expect("a wait step ran");
+    assert!(
+        wait.checks.unwrap() >= 2,
+        "targets needed two checks to turn healthy"
+    );
+    assert_eq!(summary.aws_calls.writes, 2);
+    let after = summary.final_state.expect("final state observed");
+    assert_eq!(
+        (after.weights.lambda, after.weights.ecs, after.desired),
+        (0, 1, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_converged_world_makes_no_writes() {
+    for world in [World::spilled(), World::idle()] {
+        let fake = Fake::new(world);
+        let summary = run(&fake.controller(&[])).await;
+        assert_eq!(summary.outcome, Outcome::NoOp);
+        assert_eq!(fake.modify_listener.num_calls(), 0);
+        assert_eq!(fake.update_service.num_calls(), 0);
+        assert_eq!(summary.aws_calls.writes, 0);
+        assert!(
+            fake.describe_alarms.num_calls() >= 1,
+            "the alarm state was read, not trusted from the event"
+        );
+    }
+}
+
+#[tokio::test]
+async fn return_shifts_back_before_scaling_in() {
+    let fake = Fake::new(World::spilled().with_alarm(StateValue::Ok));
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["weights lambda=1 ecs=0", "desired=0"]);
+}
+
+#[tokio::test]
+async fn rule_mode_writes_the_rule_and_not_the_listener() {
+    let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
+    let controller =
+        fake.controller(&[("SPILLOVER_LISTENER_ARN", ""), ("SPILLOVER_RULE_ARN", RULE)]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["desired=2", "rule weights lambda=0 ecs=1"]);
+    assert_eq!(fake.modify_listener.num_calls(), 0);
+    assert_eq!(fake.describe_listeners.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_task_that_cannot_pull_its_image_ends_the_wait_and_traffic_stays_on_lambda() {
+    let reason = "CannotPullContainerError: pull image manifest has been retried 5 time(s)";
+    let fake = Fake::new(World {
+        fail_reason: Some(reason.into()),
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[
+        ("SPILLOVER_POLL_INTERVAL_MS", "1000"),
+        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "1000"),
+    ]))
+    .await;
+    match &summary.error {
+        Some(Error::TaskStopped {
+            reason: got, task, ..
+        }) => {
+            assert_eq!(got, reason);
+            assert_eq!(task, "task/failed");
+        }
+        other => panic!("expected TaskStopped, got {other:?}"),
+    }
+    assert_eq!(summary.exit_code(), 1);
+    assert_eq!(fake.writes(), ["desired=2"], "no weight change");
+    assert!(
+        summary.durations_ms.total < 1000,
+        "stopped at the first check, took {}ms",
+        summary.durations_ms.total
+    );
+}
+
+#[tokio::test]
+async fn never_healthy_within_the_budget_times_out_and_leaves_traffic() {
+    let fake = Fake::new(World {
+        never_healthy: true,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[("SPILLOVER_WAIT_BUDGET_SECS", "1")])).await;
+    assert!(
+        matches!(summary.error, Some(Error::Timeout { .. })),
+        "{:?}",
+        summary.error
+    );
+    assert_eq!(summary.retryable, Some(true));
+    assert_eq!(summary.exit_code(), 1);
+    assert_eq!(fake.writes(), ["desired=2"]);
+    let weights = summary.final_state.unwrap().weights;
+    assert_eq!((weights.lambda, weights.ecs), (1, 0));
+}
+
+#[tokio::test]
+async fn a_listener_without_the_ecs_target_group_fails_before_any_write() {
+    let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
+    let controller = fake.controller(&[(
+        "SPILLOVER_ECS_TARGET_GROUP_ARN",
+        "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/elsewhere/9",
+    )]);
+    let summary = run(&controller).await;
+    assert!(
+        matches!(summary.error, Some(Error::Topology(_))),
+        "{:?}",
+        summary.error
+    );
+    assert_eq!(summary.exit_code(), 2);
+    assert!(fake.writes().is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_reads_and_plans_but_writes_nothing() {
+    let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
+    let controller = fake.controller(&[]);
+    let summary = controller
+        .run(tick(), controller.deadline(None), true)
+        .await;
+    assert_eq!(summary.outcome, Outcome::DryRun);
+    assert_eq!(summary.plan.unwrap().steps.len(), 3);
+    assert!(
+        summary
+            .actions
+            .iter()
+            .all(|a| a.result == "skipped (dry run)")
+    );
+    assert!(fake.writes().is_empty());
+    assert_eq!(summary.aws_calls.writes, 0);
+}
+
+#[tokio::test]
+async fn throttled_calls_are_retried_by_the_sdk() {
+    let throttled = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(400, Some(throttled.into()))
+        .times(2)
+        .output(|| {
+            DescribeServicesOutput::builder()
+                .services(
+                    Service::builder()
+                        .service_name("web-app")
+                        .status("ACTIVE")
+                        .desired_count(3)
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let fake = Fake::new(World::idle());
+    let ecs = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&describe_services, &fake.list_tasks]
+    );
+    let controller = fake.controller(&[]);
+    let aws = Aws::new(
+        &controller.config,
+        mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            [&fake.describe_alarms]
+        ),
+        ecs,
+        mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&fake.describe_listeners, &fake.target_health]
+        ),
+    );
+    assert_eq!(
+        aws.ecs
+            .desired_count()
+            .await
+            .expect("retried until it succeeded"),
+        3
+    );
+    assert_eq!(describe_services.num_calls(), 3);
+    assert_eq!(
+        aws.calls.count().reads,
+        1,
+        "one logical call, however many attempts"
+    );
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_is_a_retryable_error() {
+    let throttled = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(400, Some(throttled.into()))
+        .times(5)
+        .build();
+    let fake = Fake::new(World::idle());
+    let controller = fake.controller(&[]);
+    let aws = Aws::new(
+        &controller.config,
+        mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            [&fake.describe_alarms]
+        ),
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe_services]),
+        mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&fake.describe_listeners]
+        ),
+    );
+    let err = aws.ecs.desired_count().await.expect_err("gave up");
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("ThrottlingException"), "{err}");
+    assert_eq!(
+        describe_services.num_calls(),
+        3,
+        "the SDK's standard retry makes 3 attempts"
+    );
+}
+
+#[tokio::test]
+async fn the_wait_is_paced_by_the_poll_interval() {
+    let fake = Fake::new(World {
+        healthy_after_checks: 6,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let controller = fake.controller(&[
+        ("SPILLOVER_POLL_INTERVAL_MS", "20"),
+        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "40"),
+    ]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let wait = summary.actions.iter().find(|a| a.checks.is_some()).unwrap();
+    // Sleeps of 20, 40, 40, 40... between checks: the wait lasts at least that long.
+    let checks = wait.checks.unwrap() as u64;
+    assert!(
+        wait.duration_ms >= 20 + 40 * (checks.saturating_sub(2)),
+        "{checks} checks in {}ms",
+        wait.duration_ms
+    );
+}
