@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# End-to-end demo of spillover against the local AWS world (moto + fake ECS scheduler).
+#
+#   make demo            (or: SPILLOVER_BIN=target/debug/spillover PY=.venv/bin/python world/demo.sh)
+#
+# Starts the world, replays the recorded ALARM event (spill to ECS) and the OK
+# event (back to Lambda) through `spillover replay`, prints the world's
+# timeline and checks the end state: lambda weight 1, ecs weight 0, desired 0,
+# and that ECS never had weight while it had no healthy target.
+# SPILLOVER_BIN and PY are taken relative to the current directory.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SPILLOVER_BIN="${SPILLOVER_BIN:-target/debug/spillover}"
+PY="${PY:-.venv/bin/python}"
+WORLD="$ROOT/world/world.py"
+EVENTS="$ROOT/events"
+REPLAY_TIMEOUT="${REPLAY_TIMEOUT:-180}"
+
+die() { echo "demo: $*" >&2; exit 2; }
+[ -x "$SPILLOVER_BIN" ] || die "$SPILLOVER_BIN is not an executable (build it first, or set SPILLOVER_BIN)"
+[ -x "$PY" ] || die "$PY is not an executable (create the venv first, or set PY)"
+
+dir="$(mktemp -d "${TMPDIR:-/tmp}/spillover-demo.XXXXXX")"
+world_pid=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$world_pid" ] && kill -0 "$world_pid" 2>/dev/null; then
+    kill -TERM "$world_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$world_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$world_pid" 2>/dev/null || true
+    wait "$world_pid" 2>/dev/null || true
+  fi
+  if [ "$rc" -ne 0 ] && [ -f "$dir/world.log" ]; then
+    echo "--- last lines of the world's log ---" >&2
+    tail -n 20 "$dir/world.log" >&2 || true
+  fi
+  rm -rf "$dir"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "== starting the local AWS world in $dir"
+"$PY" "$WORLD" serve --dir "$dir" --task-start-delay 2 --health-delay 3 --lifetime 600 \
+  >"$dir/world.log" 2>&1 &
+world_pid=$!
+"$PY" "$WORLD" wait --dir "$dir" --timeout 60 >/dev/null
+
+# The environment spillover needs, from world.json.
+eval "$("$PY" - "$dir/world.json" <<'EOF'
+import json, shlex, sys
+for k, v in json.load(open(sys.argv[1]))["env"].items():
+    print(f"export {k}={shlex.quote(v)}")
+EOF
+)"
+export SPILLOVER_POLL_INTERVAL_MS=500
+
+replay() {
+  local event="$1" rc=0
+  echo "== spillover replay events/$event"
+  timeout "$REPLAY_TIMEOUT" "$SPILLOVER_BIN" replay "$EVENTS/$event" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    "$PY" "$WORLD" timeline --dir "$dir" || true
+    echo "FAIL: spillover replay events/$event exited with status $rc"
+    exit 1
+  fi
+}
+
+echo "== alarm goes to ALARM"
+"$PY" "$WORLD" alarm --dir "$dir" --event "$EVENTS/alarm-metric.json"
+replay alarm-metric.json
+
+echo "== alarm goes back to OK"
+"$PY" "$WORLD" alarm --dir "$dir" --event "$EVENTS/ok-metric.json"
+replay ok-metric.json
+
+sleep 0.5  # let the world record the last changes
+echo "== timeline of the world"
+"$PY" "$WORLD" timeline --dir "$dir"
+
+"$PY" "$WORLD" snapshot --dir "$dir" >"$dir/snapshot.json"
+if "$PY" - "$dir/snapshot.json" "$dir/timeline.jsonl" <<'EOF'
+import json, sys
+snap = json.load(open(sys.argv[1]))
+lines = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+problems = []
+final = (snap["lambda_weight"], snap["ecs_weight"], snap["desired"])
+if final != (1, 0, 0):
+    problems.append(f"final lambda/ecs weights and desired are {final}, expected (1, 0, 0)")
+if not any((l["ecs_weight"] or 0) > 0 for l in lines):
+    problems.append("traffic never spilled: the ECS weight stayed 0 during the ALARM")
+unsafe = [l for l in lines if (l["ecs_weight"] or 0) > 0 and l["healthy"] < 1]
+if unsafe:
+    problems.append(f"ECS had weight with no healthy target at: {unsafe[0]['event']!r}")
+early = [l for l in lines if l["kind"] == "desired_changed" and l["desired"] == 0
+         and (l["ecs_weight"] or 0) > 0]
+if early:
+    problems.append("the service was scaled in while the ECS weight was still > 0")
+sticky = snap["listener_default_actions"][0].get("ForwardConfig", {}).get(
+    "TargetGroupStickinessConfig")
+if sticky != {"Enabled": True, "DurationSeconds": 3600}:
+    problems.append(f"the listener's stickiness was not kept: {sticky}")
+for p in problems:
+    print(f"  - {p}")
+sys.exit(1 if problems else 0)
+EOF
+then
+  echo "PASS: spilled to ECS only with healthy targets, and back: lambda weight 1, ecs weight 0, desired 0"
+else
+  echo "FAIL: the end state or the timeline is not what it should be (see above)"
+  exit 1
+fi
