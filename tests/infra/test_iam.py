@@ -1,0 +1,275 @@
+"""Least privilege in infra/template.yaml.
+
+Every policy document in the template (the role's inline policies, any IAM policy
+resource, the failure queue's resource policy) is resolved with test parameters and
+checked: no write action (anything that is not Describe*/List*/Get*) may have a '*'
+resource or any wildcard in its ARN, and the write actions present are exactly the
+ones spillover needs.
+"""
+
+import re
+
+import pytest
+
+import cfn_eval
+from conftest import ALARM_NAMES, LISTENER_PARAMS, RULE_PARAMS
+
+READ_PREFIXES = ("Describe", "List", "Get")
+
+# The log streams of one log group: the only wildcard a write may carry.
+_ONE_LOG_GROUP = re.compile(r"arn:[a-z-]+:logs:[a-z0-9-]+:\d{12}:log-group:[^*?]+:\*")
+
+
+def as_list(value):
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def is_read_action(action: str) -> bool:
+    service, _, name = action.partition(":")
+    return bool(service) and name.startswith(READ_PREFIXES)
+
+
+def write_resource_problem(resource: str) -> str | None:
+    """Why a resource is too broad for a write action, or None."""
+    if resource == "*":
+        return "'*' resource"
+    if "*" in resource or "?" in resource:
+        if _ONE_LOG_GROUP.fullmatch(resource):
+            return None
+        return f"wildcard in resource {resource!r}"
+    if resource.startswith("arn:"):
+        parts = resource.split(":", 5)
+        if len(parts) < 6:
+            return f"malformed ARN {resource!r}"
+    return None
+
+
+def statement_problems(statement: dict) -> list[str]:
+    if statement.get("Effect") != "Allow":
+        return []
+    problems = []
+    if "NotAction" in statement:
+        problems.append(f"NotAction grants everything else: {statement['NotAction']!r}")
+    if "NotResource" in statement:
+        problems.append(f"NotResource grants everything else: {statement['NotResource']!r}")
+    for action in as_list(statement.get("Action")):
+        if is_read_action(action):
+            continue
+        for resource in as_list(statement.get("Resource")):
+            problem = write_resource_problem(resource)
+            if problem:
+                problems.append(f"write action {action} with {problem}")
+    return problems
+
+
+def policy_problems(documents: dict[str, dict]) -> list[str]:
+    problems = []
+    for where, document in documents.items():
+        for statement in as_list(document.get("Statement")):
+            problems.extend(f"{where}: {p}" for p in statement_problems(statement))
+    return problems
+
+
+def policy_documents(stack: cfn_eval.Stack) -> dict[str, dict]:
+    """Every policy document of the resolved template, keyed by where it is."""
+    documents = {}
+    for name, resource in stack.resources().items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::IAM::Role":
+            for policy in props.get("Policies", []):
+                documents[f"{name}/{policy['PolicyName']}"] = policy["PolicyDocument"]
+        elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::SQS::QueuePolicy"):
+            documents[name] = props["PolicyDocument"]
+    return documents
+
+
+def uninspectable_grants(stack: cfn_eval.Stack) -> list[str]:
+    """Grants this test cannot see into: managed policies and SAM-generated roles."""
+    found = []
+    for name, resource in stack.resources().items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role" and props.get("ManagedPolicyArns"):
+            found.append(f"{name}: ManagedPolicyArns {props['ManagedPolicyArns']}")
+        if resource["Type"] == "AWS::Serverless::Function":
+            if "Policies" in props:
+                found.append(f"{name}: SAM Policies (generated role)")
+            if "Role" not in props:
+                found.append(f"{name}: no Role (SAM generates one with logs:* on '*')")
+    return found
+
+
+def role_statements(stack: cfn_eval.Stack) -> list[dict]:
+    (role,) = stack.of_type("AWS::IAM::Role").values()
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def actions_of(statements) -> set[str]:
+    return {a for s in statements for a in as_list(s.get("Action"))}
+
+
+def stacks(template):
+    """The configurations that change the role: listener/rule x alarm scope."""
+    for params in (LISTENER_PARAMS, RULE_PARAMS):
+        for scope in ("all", "configured"):
+            yield cfn_eval.Stack(template, {**params, "DescribeAlarmsScope": scope})
+
+
+# ---- the checker itself ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "ecs:UpdateService", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["ecs:UpdateService"], "Resource": ["arn:aws:ecs:us-east-1:123456789012:service/*"]},
+        {"Effect": "Allow", "Action": "ecs:UpdateService", "Resource": "arn:aws:ecs:us-east-1:123456789012:service/web/*"},
+        {"Effect": "Allow", "Action": "elasticloadbalancing:ModifyListener", "Resource": "arn:aws:elasticloadbalancing:*:*:listener/app/web/1/2"},
+        {"Effect": "Allow", "Action": "elasticloadbalancing:Modify*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:sqs:us-east-1:123456789012:q"},
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "NotResource": "arn:aws:sqs:us-east-1:123456789012:q"},
+        {"Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:*"},
+    ],
+)
+def test_checker_rejects_broad_writes(statement):
+    assert statement_problems(statement)
+    assert policy_problems({"snippet": {"Statement": [statement]}})
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": ["elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*"},
+        {"Effect": "Allow", "Action": "cloudwatch:Describe*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "ecs:UpdateService", "Resource": "arn:aws:ecs:us-east-1:123456789012:service/web/web-spill"},
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/spillover/x:*"},
+        {"Effect": "Deny", "Action": "*", "Resource": "*"},
+    ],
+)
+def test_checker_accepts_reads_and_narrow_writes(statement):
+    assert statement_problems(statement) == []
+
+
+def test_checker_finds_managed_policies_and_generated_roles():
+    template = {
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"ManagedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"]}},
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Policies": ["AmazonECS_FullAccess"]}},
+        }
+    }
+    assert len(uninspectable_grants(cfn_eval.Stack(template))) == 3
+
+
+# ---- the template -----------------------------------------------------------------------------
+
+
+def test_no_write_action_has_a_wildcard_resource(controller_template):
+    for stack in stacks(controller_template):
+        documents = policy_documents(stack)
+        assert documents, "no policy documents found"
+        assert policy_problems(documents) == []
+        assert uninspectable_grants(stack) == []
+
+
+@pytest.mark.parametrize(
+    "params, site_action",
+    [
+        (LISTENER_PARAMS, "elasticloadbalancing:ModifyListener"),
+        (RULE_PARAMS, "elasticloadbalancing:ModifyRule"),
+    ],
+)
+def test_write_actions_are_exactly_the_needed_ones(controller_template, params, site_action):
+    stack = cfn_eval.Stack(controller_template, params)
+    writes = {a for a in actions_of(role_statements(stack)) if not is_read_action(a)}
+    assert writes == {
+        "ecs:UpdateService",
+        site_action,
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "sqs:SendMessage",
+    }
+
+
+def test_writes_target_the_configured_resources(listener_stack, rule_stack):
+    def resources_for(stack, action):
+        return [r for s in role_statements(stack) if action in as_list(s["Action"]) for r in as_list(s["Resource"])]
+
+    service = "arn:aws:ecs:us-east-1:123456789012:service/web-app/web-app-spill"
+    assert resources_for(listener_stack, "ecs:UpdateService") == [service]
+    assert resources_for(listener_stack, "elasticloadbalancing:ModifyListener") == [LISTENER_PARAMS["ListenerArn"]]
+    assert resources_for(listener_stack, "elasticloadbalancing:ModifyRule") == []
+    assert resources_for(rule_stack, "elasticloadbalancing:ModifyRule") == [RULE_PARAMS["RuleArn"]]
+    assert resources_for(rule_stack, "elasticloadbalancing:ModifyListener") == []
+    assert resources_for(listener_stack, "sqs:SendMessage") == ["getatt:FailureQueue.Arn"]
+    assert resources_for(listener_stack, "logs:PutLogEvents") == ["getatt:SpilloverLogGroup.Arn"]
+
+
+def test_task_reads_are_limited_to_the_cluster(listener_stack):
+    cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/web-app"
+    for action in ("ecs:ListTasks", "ecs:DescribeTasks"):
+        (statement,) = [s for s in role_statements(listener_stack) if action in as_list(s["Action"])]
+        assert statement["Condition"] == {"ArnEquals": {"ecs:cluster": cluster}}
+    (describe,) = [s for s in role_statements(listener_stack) if "ecs:DescribeTasks" in as_list(s["Action"])]
+    assert describe["Resource"] == "arn:aws:ecs:us-east-1:123456789012:task/web-app/*"
+
+
+@pytest.mark.parametrize(
+    "names", ["web-app-concurrency-high", ALARM_NAMES, "a,b,c,d,e"]
+)
+def test_describe_alarms_scope(controller_template, names):
+    def alarm_resources(scope):
+        stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "AlarmNames": names, "DescribeAlarmsScope": scope})
+        (statement,) = [s for s in role_statements(stack) if "cloudwatch:DescribeAlarms" in as_list(s["Action"])]
+        return as_list(statement["Resource"])
+
+    assert alarm_resources("all") == ["*"]
+    assert alarm_resources("configured") == [
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}" for name in names.split(",")
+    ]
+
+
+def test_queue_policy_admits_only_the_two_rules(listener_stack):
+    (policy,) = listener_stack.of_type("AWS::SQS::QueuePolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert as_list(statement["Action"]) == ["sqs:SendMessage"]
+    assert statement["Resource"] == "getatt:FailureQueue.Arn"
+    assert sorted(statement["Condition"]["ArnEquals"]["aws:SourceArn"]) == [
+        "getatt:AlarmStateRule.Arn",
+        "getatt:ReconcileRule.Arn",
+    ]
+
+
+# ---- the role grants what the Rust code calls, and nothing else -------------------------------
+
+_SDK_SERVICE = {"ecs": "ecs", "elasticloadbalancingv2": "elasticloadbalancing", "cloudwatch": "cloudwatch"}
+
+
+def sdk_calls() -> set[str]:
+    """IAM actions for the SDK operations src/aws/*.rs calls on its clients."""
+    calls = set()
+    for path in sorted((cfn_eval.REPO / "src" / "aws").glob("*.rs")):
+        text = path.read_text()
+        services = set(re.findall(r"aws_sdk_(\w+)::Client", text))
+        operations = set(re.findall(r"\.client\s*\.\s*([a-z_]+)\(\)", text))
+        if not operations:
+            continue
+        assert len(services) == 1, f"{path.name}: expected one SDK client type, found {services}"
+        service = _SDK_SERVICE[services.pop()]
+        calls |= {f"{service}:{''.join(w.title() for w in op.split('_'))}" for op in operations}
+    return calls
+
+
+def test_role_grants_exactly_the_aws_calls_of_the_code(listener_stack, rule_stack):
+    calls = sdk_calls()
+    if not calls:
+        pytest.skip("no SDK calls found under src/aws")
+    granted = actions_of(role_statements(listener_stack)) | actions_of(role_statements(rule_stack))
+    own = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+    assert calls - granted == set(), "the code calls these without permission"
+    assert granted - own - calls == set(), "the role grants these but the code never calls them"

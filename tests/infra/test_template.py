@@ -1,0 +1,301 @@
+"""The rest of the contract of infra/template.yaml and infra/demo.yaml: the function's
+build, runtime and configuration (checked against src/config.rs), the failure path,
+the outputs, and that the demo stack's outputs are exactly what the controller needs."""
+
+import json
+import re
+import tomllib
+
+import pytest
+
+import cfn_eval
+from conftest import LISTENER_PARAMS, RULE_PARAMS
+
+CONFIG_RS = cfn_eval.REPO / "src" / "config.rs"
+
+
+def function(stack):
+    (fn,) = stack.of_type("AWS::Serverless::Function").values()
+    return fn
+
+
+def rust_config_source() -> str:
+    if not CONFIG_RS.exists():
+        pytest.skip("src/config.rs not present")
+    return CONFIG_RS.read_text().split("#[cfg(test)]")[0]
+
+
+def rust_variable_names() -> set[str]:
+    return set(re.findall(r'"(SPILLOVER_[A-Z_]+)"', rust_config_source()))
+
+
+def rust_number_defaults() -> dict[str, int]:
+    found = re.findall(r'vars\.number\(\s*"(SPILLOVER_[A-Z_]+)"\s*,\s*([0-9_]+)\s*\)', rust_config_source())
+    return {name: int(value.replace("_", "")) for name, value in found}
+
+
+# ---- build and runtime ------------------------------------------------------------------------
+
+
+def test_function_is_built_by_cargo_lambda_for_arm64(listener_stack):
+    fn = function(listener_stack)
+    assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    props = fn["Properties"]
+    crate = (cfn_eval.INFRA / props["CodeUri"]).resolve()
+    assert crate == cfn_eval.REPO
+    cargo = tomllib.loads((crate / "Cargo.toml").read_text())
+    binaries = {b["name"] for b in cargo.get("bin", [])} or {cargo["package"]["name"]}
+    assert fn["Metadata"]["BuildProperties"]["Binary"] in binaries
+    assert props["Runtime"] == "provided.al2023"
+    assert props["Handler"] == "bootstrap"
+    assert props["Architectures"] == ["arm64"]
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    assert props["Role"] == "getatt:SpilloverRole.Arn"
+
+
+def test_failed_asynchronous_invocations_go_to_the_queue(listener_stack):
+    config = function(listener_stack)["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 2
+    assert 60 <= int(config["MaximumEventAgeInSeconds"]) <= 21600
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": "getatt:FailureQueue.Arn",
+    }
+
+
+def test_sam_translation_keeps_concurrency_and_invoke_config(controller_template):
+    """Run the SAM transform offline (as CloudFormation would) on the template."""
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    template = json.loads(json.dumps(controller_template))
+    template["Resources"]["SpilloverFunction"]["Properties"]["CodeUri"] = "s3://bucket/spillover.zip"
+    out = transform(template, dict(LISTENER_PARAMS), NoManagedPolicies())["Resources"]
+    fn = out["SpilloverFunction"]
+    assert fn["Type"] == "AWS::Lambda::Function"
+    assert fn["Properties"]["ReservedConcurrentExecutions"] == 1
+    (invoke_config,) = [r for r in out.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
+    assert invoke_config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["FailureQueue", "Arn"]
+    }
+    # Nothing SAM generated on its own (no extra role, rule or permission).
+    assert {r["Type"] for r in out.values()} == {
+        "AWS::Lambda::Function",
+        "AWS::Lambda::EventInvokeConfig",
+        "AWS::Lambda::Permission",
+        "AWS::IAM::Role",
+        "AWS::Logs::LogGroup",
+        "AWS::Events::Rule",
+        "AWS::SQS::Queue",
+        "AWS::SQS::QueuePolicy",
+        "AWS::CloudWatch::Alarm",
+    }
+    assert sum(r["Type"] == "AWS::IAM::Role" for r in out.values()) == 1
+
+
+# ---- configuration: every SPILLOVER_* variable, same defaults as the Rust side -----------------
+
+
+@pytest.mark.parametrize("params, absent", [(LISTENER_PARAMS, "SPILLOVER_RULE_ARN"), (RULE_PARAMS, "SPILLOVER_LISTENER_ARN")])
+def test_environment_sets_every_variable_the_code_reads(controller_template, params, absent):
+    stack = cfn_eval.Stack(controller_template, params)
+    env = function(stack)["Properties"]["Environment"]["Variables"]
+    assert set(env) == rust_variable_names() - {absent}
+    assert env["SPILLOVER_CLUSTER"] == params["ClusterName"]
+    assert env["SPILLOVER_SERVICE"] == params["ServiceName"]
+    assert env["SPILLOVER_ALARM_NAMES"] == params["AlarmNames"]
+    assert env["SPILLOVER_LAMBDA_TARGET_GROUP_ARN"] == params["LambdaTargetGroupArn"]
+    assert env["SPILLOVER_ECS_TARGET_GROUP_ARN"] == params["EcsTargetGroupArn"]
+    site = "SPILLOVER_LISTENER_ARN" if "ListenerArn" in params else "SPILLOVER_RULE_ARN"
+    assert env[site] == params.get("ListenerArn", params.get("RuleArn"))
+
+
+def test_parameter_defaults_equal_the_code_defaults(controller_template):
+    defaults = rust_number_defaults()
+    assert defaults, "no vars.number(...) defaults found in src/config.rs"
+    variables = controller_template["Resources"]["SpilloverFunction"]["Properties"]["Environment"]["Variables"]
+    for name, default in defaults.items():
+        parameter = variables[name]["Ref"]
+        assert int(controller_template["Parameters"][parameter]["Default"]) == default, name
+
+
+def test_wait_budget_fits_in_the_function_timeout(listener_stack):
+    p = listener_stack.params
+    assert int(p["WaitBudgetSecs"]) + int(p["DeadlineMarginMs"]) / 1000 < int(p["FunctionTimeout"])
+    assert int(p["FunctionTimeout"]) == 300 and int(p["WaitBudgetSecs"]) == 240
+
+
+@pytest.mark.parametrize(
+    "params, ok",
+    [
+        (LISTENER_PARAMS, True),
+        (RULE_PARAMS, True),
+        ({**LISTENER_PARAMS, "RuleArn": RULE_PARAMS["RuleArn"]}, False),
+        ({k: v for k, v in LISTENER_PARAMS.items() if k != "ListenerArn"}, False),
+    ],
+)
+def test_exactly_one_of_listener_and_rule(controller_template, params, ok):
+    failed = cfn_eval.check_rules(cfn_eval.Stack(controller_template, params))
+    assert (failed == []) is ok
+
+
+def test_arn_parameters_are_validated(controller_template):
+    with pytest.raises(cfn_eval.ParameterError):
+        cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "ListenerArn": "*"})
+    with pytest.raises(cfn_eval.ParameterError):
+        cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "EcsTargetGroupArn": LISTENER_PARAMS["ListenerArn"]})
+    with pytest.raises(cfn_eval.ParameterError):
+        cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "ClusterName": "arn:aws:ecs:us-east-1:123456789012:cluster/x"})
+
+
+# ---- nothing fails silently ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("topic", ["", "arn:aws:sns:us-east-1:123456789012:ops"])
+def test_alarms_on_the_failure_queue_and_on_errors(controller_template, topic):
+    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "AlarmTopicArn": topic})
+    alarms = [a["Properties"] for a in stack.of_type("AWS::CloudWatch::Alarm").values()]
+    metrics = {(a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms}
+    assert metrics == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "getatt:FailureQueue.QueueName"),
+        ("AWS/Lambda", "Errors", "ref:SpilloverFunction"),
+    }
+    for alarm in alarms:
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm.get("AlarmActions", []) == ([topic] if topic else [])
+
+
+def test_outputs(listener_stack):
+    outputs = listener_stack.template["Outputs"]
+    resolved = {k: listener_stack.resolve(v["Value"]) for k, v in outputs.items()}
+    assert resolved["FunctionArn"] == "getatt:SpilloverFunction.Arn"
+    assert resolved["AlarmStateRuleArn"] == "getatt:AlarmStateRule.Arn"
+    assert resolved["ReconcileRuleArn"] == "getatt:ReconcileRule.Arn"
+    assert resolved["FailureQueueUrl"] == "ref:FailureQueue"
+    assert resolved["FailureQueueArn"] == "getatt:FailureQueue.Arn"
+
+
+# ---- the demo stack -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo(demo_template):
+    return cfn_eval.Stack(demo_template, stack_name="spillover-demo")
+
+
+def test_demo_outputs_are_the_controller_parameters(demo, controller_template):
+    needed = {name for name, spec in controller_template["Parameters"].items() if "Default" not in spec}
+    needed.add("ListenerArn")
+    assert needed <= set(demo.template["Outputs"])
+    outputs = {k: demo.resolve(v["Value"]) for k, v in demo.template["Outputs"].items()}
+    assert outputs["ClusterName"] == "ref:Cluster"
+    assert outputs["ServiceName"] == "getatt:Service.Name"
+    assert outputs["ListenerArn"] == "ref:HttpListener"
+    assert outputs["LambdaTargetGroupArn"] == "ref:LambdaTargetGroup"
+    assert outputs["EcsTargetGroupArn"] == "ref:EcsTargetGroup"
+    assert outputs["AlarmNames"] == "ref:AppConcurrencyAlarm"
+    # The alarm's name is acceptable to the controller's AlarmNames parameter.
+    alarm_name = demo.resources()["AppConcurrencyAlarm"]["Properties"]["AlarmName"]
+    cfn_eval.check_parameter("AlarmNames", controller_template["Parameters"]["AlarmNames"], alarm_name)
+
+
+def test_demo_listener_is_a_weighted_forward_lambda_1_ecs_0(demo):
+    (listener,) = demo.of_type("AWS::ElasticLoadBalancingV2::Listener").values()
+    (action,) = listener["Properties"]["DefaultActions"]
+    assert action["Type"] == "forward"
+    forward = action["ForwardConfig"]
+    weights = {g["TargetGroupArn"]: g["Weight"] for g in forward["TargetGroups"]}
+    assert weights == {"ref:LambdaTargetGroup": 1, "ref:EcsTargetGroup": 0}
+    assert "TargetGroupStickinessConfig" in forward
+    groups = demo.of_type("AWS::ElasticLoadBalancingV2::TargetGroup")
+    assert groups["LambdaTargetGroup"]["Properties"]["TargetType"] == "lambda"
+    assert groups["LambdaTargetGroup"]["Properties"]["Targets"] == [{"Id": "getatt:AppFunction.Arn"}]
+    ecs_group = groups["EcsTargetGroup"]["Properties"]
+    assert ecs_group["TargetType"] == "ip" and ecs_group["HealthCheckPath"] == "/health"
+
+
+def test_demo_service_is_idle_fargate_on_the_ip_target_group(demo):
+    (service,) = demo.of_type("AWS::ECS::Service").values()
+    props = service["Properties"]
+    assert props["DesiredCount"] == 0
+    assert props["LaunchType"] == "FARGATE"
+    assert props["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "ENABLED"
+    (lb,) = props["LoadBalancers"]
+    assert lb["TargetGroupArn"] == "ref:EcsTargetGroup"
+    (task,) = demo.of_type("AWS::ECS::TaskDefinition").values()
+    assert task["Properties"]["NetworkMode"] == "awsvpc"
+    assert task["Properties"]["RequiresCompatibilities"] == ["FARGATE"]
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    assert container["Name"] == lb["ContainerName"]
+    (vpc,) = demo.of_type("AWS::EC2::VPC").values()
+    assert vpc["Properties"]["EnableDnsHostnames"] is True
+    subnets = demo.of_type("AWS::EC2::Subnet").values()
+    assert len({s["Properties"]["AvailabilityZone"] for s in subnets}) == 2
+
+
+def test_demo_alarm_watches_the_app_functions_concurrency(demo):
+    (alarm,) = demo.of_type("AWS::CloudWatch::Alarm").values()
+    props = alarm["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "ConcurrentExecutions")
+    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": "ref:AppFunction"}]
+
+
+def test_demo_sample_app_answers_like_an_alb_lambda_target(demo, monkeypatch):
+    monkeypatch.setenv("APP_DELAY_MS", "0")
+    code = demo.resources()["AppFunction"]["Properties"]["Code"]["ZipFile"]
+    namespace = {}
+    exec(compile(code, "index.py", "exec"), namespace)
+    response = namespace["handler"]({"path": "/health", "httpMethod": "GET"}, None)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["served_by"] == "lambda"
+    # The container variant of the same app at least compiles.
+    (task,) = demo.of_type("AWS::ECS::TaskDefinition").values()
+    command = task["Properties"]["ContainerDefinitions"][0]["Command"]
+    assert command[:2] == ["python3", "-c"]
+    compile(command[2], "app.py", "exec")
+
+
+def test_demo_container_app_serves_health_and_root(demo, tmp_path):
+    """Run the container variant of the sample app locally and ask it for /health and /."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    (task,) = demo.of_type("AWS::ECS::TaskDefinition").values()
+    script = task["Properties"]["ContainerDefinitions"][0]["Command"][2]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"PORT": str(port), "APP_DELAY_MS": "0", "PATH": "/usr/bin:/bin"}
+    server = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=tmp_path)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # ignore *_PROXY
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with direct.open(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None, "the sample app exited"
+                assert time.monotonic() < deadline, "the sample app did not start"
+                time.sleep(0.1)
+        with direct.open(f"http://127.0.0.1:{port}/", timeout=2) as r:
+            assert json.loads(r.read())["served_by"] == "ecs"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_readme_explains_every_parameter(controller_template, demo_template):
+    readme = (cfn_eval.INFRA / "README.md").read_text()
+    for template in (controller_template, demo_template):
+        for name in template["Parameters"]:
+            assert f"| `{name}` |" in readme, f"infra/README.md does not explain {name}"
