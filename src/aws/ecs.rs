@@ -143,7 +143,9 @@ fn classify(tasks: &[Task], service: &str, stopped_since: Option<SystemTime>) ->
         match task.last_status().unwrap_or_default() {
             "RUNNING" => counts.running += 1,
             "PROVISIONING" | "PENDING" | "ACTIVATING" => counts.pending += 1,
-            "STOPPED" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" if counts.stopped.is_none() => {
+            "STOPPED" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING"
+                if counts.stopped.is_none() =>
+            {
                 counts.stopped = failed_start(task, stopped_since);
             }
             _ => {}

@@ -1,0 +1,200 @@
+//! A local AWS world for end-to-end tests: `world/world.py serve` runs moto on 127.0.0.1,
+//! seeds the topology and plays the ECS scheduler. Each test starts its own and the
+//! world is killed when the handle drops, whatever the test's outcome.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The venv's Python, which has moto: `make venv` creates it.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("SPILLOVER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(ROOT).join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run `make venv` (or set SPILLOVER_PYTHON to a Python with moto[server])",
+        python.display()
+    );
+    python
+}
+
+pub fn event(name: &str) -> String {
+    format!("{ROOT}/events/{name}")
+}
+
+pub struct World {
+    child: Child,
+    pub dir: PathBuf,
+    pub env: HashMap<String, String>,
+    pub info: Value,
+}
+
+impl World {
+    /// Starts a world with the scheduler's delays and options (`--task-start-delay 1` …).
+    pub fn start(args: &[&str]) -> World {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "spillover-e2e-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = std::fs::File::create(dir.join("world.log")).unwrap();
+        let child = Command::new(python())
+            .arg(format!("{ROOT}/world/world.py"))
+            .args(["serve", "--dir"])
+            .arg(&dir)
+            .args(["--lifetime", "300", "--tick", "0.1"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start world/world.py");
+        let mut world = World { child, dir, env: HashMap::new(), info: Value::Null };
+        let ready = world.dir.join("world.json");
+        let started = Instant::now();
+        while !ready.exists() {
+            if let Some(status) = world.child.try_wait().unwrap() {
+                panic!("the world exited ({status}) before it was ready:\n{}", world.log());
+            }
+            assert!(started.elapsed() < Duration::from_secs(90), "the world was not ready in 90s:\n{}", world.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        world.info = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+        world.env = serde_json::from_value(world.info["env"].clone()).unwrap();
+        world
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("world.log")).unwrap_or_default()
+    }
+
+    fn world_py(&self, args: &[&str]) -> Output {
+        let out = Command::new(python())
+            .arg(format!("{ROOT}/world/world.py"))
+            .args(args)
+            .arg("--dir")
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "world.py {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    /// Sets the alarm in moto the way the recorded event says CloudWatch did.
+    pub fn alarm_from(&self, event_name: &str) {
+        self.world_py(&["alarm", "--event", &event(event_name)]);
+    }
+
+    pub fn set_alarm(&self, state: &str) {
+        self.world_py(&["alarm", "--state", state]);
+    }
+
+    pub fn snapshot(&self) -> Value {
+        serde_json::from_slice(&self.world_py(&["snapshot"]).stdout).expect("snapshot is JSON")
+    }
+
+    /// The scheduler's independent record of what changed and when.
+    pub fn timeline(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("timeline.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("timeline line is JSON"))
+            .collect()
+    }
+
+    /// Runs the spillover binary against this world.
+    pub fn spillover(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_spillover"))
+            .args(args)
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env_remove("AWS_PROFILE")
+            .envs(&self.env)
+            .env("SPILLOVER_POLL_INTERVAL_MS", "250")
+            .env("SPILLOVER_POLL_MAX_INTERVAL_MS", "1000")
+            .envs(extra_env.iter().copied())
+            .output()
+            .unwrap();
+        Run::from(out)
+    }
+
+    /// Replays one event: the alarm is set in moto first, as CloudWatch would have.
+    pub fn replay(&self, event_name: &str) -> Run {
+        self.alarm_from(event_name);
+        self.spillover(&["replay", &event(event_name)], &[])
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("world left in {} for inspection", self.dir.display());
+        }
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// The JSON summaries printed on stdout, one per replayed event.
+    pub fn summaries(&self) -> Vec<Value> {
+        serde_json::Deserializer::from_str(&self.stdout)
+            .into_iter::<Value>()
+            .map(|v| v.expect("stdout is JSON"))
+            .collect()
+    }
+
+    pub fn summary(&self) -> Value {
+        let mut all = self.summaries();
+        assert_eq!(all.len(), 1, "one summary expected:\n{}", self.stdout);
+        all.remove(0)
+    }
+
+    pub fn expect_ok(self) -> Self {
+        assert_eq!(self.code, 0, "spillover failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// The listener default action's weights in a snapshot, as (lambda, ecs).
+pub fn weights(snapshot: &Value) -> (i64, i64) {
+    (snapshot["lambda_weight"].as_i64().unwrap(), snapshot["ecs_weight"].as_i64().unwrap())
+}
+
+/// The stickiness config of the listener's forward action in a snapshot.
+pub fn stickiness(snapshot: &Value) -> Value {
+    snapshot["listener_default_actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["Type"] == "forward"))
+        .map(|a| a["ForwardConfig"]["TargetGroupStickinessConfig"].clone())
+        .expect("a forward action")
+}
