@@ -1,0 +1,66 @@
+# spillover — run `make` for the list of targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# cargo-lambda finds zig through the first python3 on PATH: the venv's comes first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv fmt lint test test-rust test-world infra-check build package deploy demo replay status bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: world/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r world/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create the Python venv (moto, cargo-lambda, zig, cfn-lint, sam) from pinned versions
+
+fmt: ## Format the Rust code
+	cargo fmt --all
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+
+test: venv lint test-rust test-world infra-check ## The whole test suite: lint, unit, SDK-mock, end-to-end (moto) and infra tests
+
+test-rust: venv ## Rust unit, SDK-mock and end-to-end tests (the end-to-end tests start their own moto worlds)
+	if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --no-fail-fast; else cargo test --no-fail-fast; fi
+
+test-world: venv ## The local world's own tests (scheduler, timeline, alarm setter)
+	$(PY) -m pytest -q world
+
+infra-check: venv ## cfn-lint and sam validate both templates; event-pattern and IAM tests
+	VENV=$(VENV) bash infra/check.sh
+
+build: venv ## The arm64 Lambda bootstrap zip (target/lambda/spillover/bootstrap.zip)
+	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+	cargo lambda build --release --arm64 --output-format zip
+	@ls -l target/lambda/spillover/bootstrap.zip
+
+package: build ## Same as build: the zip `sam deploy` uploads
+
+deploy: venv ## sam build + sam deploy (guided the first time); needs AWS credentials
+	cd infra && sam build --template template.yaml
+	cd infra && if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided; fi
+
+demo: venv ## Spill and return against a local moto world, with a timeline
+	cargo build --quiet
+	SPILLOVER_BIN=target/debug/spillover PY=$(PY) bash world/demo.sh
+
+replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (local world or real AWS per AWS_ENDPOINT_URL)
+	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json" >&2; exit 2; }
+	cargo build --quiet
+	target/debug/spillover replay $(EVENT)
+
+bench: venv ## Measure the release binary: size, start-up time, plan latency
+	bash bench/run.sh
+
+clean: ## Remove build output and the venv
+	cargo clean
+	rm -rf $(VENV)
