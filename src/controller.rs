@@ -43,15 +43,22 @@ impl Controller {
     }
 
     /// The latest moment a wait may end: the budget, or the Lambda deadline less the margin.
+    ///
+    /// A Lambda deadline already past when the invocation starts cannot be real (local
+    /// emulators send a fixed placeholder): then the budget alone bounds the wait.
     pub fn deadline(&self, lambda_deadline: Option<SystemTime>) -> Instant {
         let poll = self.config.poll;
-        let left = lambda_deadline
-            .map(|d| {
-                d.duration_since(SystemTime::now())
-                    .unwrap_or_default()
-                    .saturating_sub(poll.deadline_margin)
-            })
+        let until_lambda_deadline =
+            lambda_deadline.and_then(|d| d.duration_since(SystemTime::now()).ok());
+        if lambda_deadline.is_some() && until_lambda_deadline.is_none() {
+            warn!(
+                "the runtime's deadline is already past; the wait is bounded by SPILLOVER_WAIT_BUDGET_SECS alone"
+            );
+        }
+        let left = until_lambda_deadline
+            .map(|left| left.saturating_sub(poll.deadline_margin))
             .map_or(poll.budget, |left| left.min(poll.budget));
+        info!(wait_budget_ms = left.as_millis() as u64, "deadline set");
         Instant::now() + left
     }
 
@@ -228,4 +235,65 @@ fn record(
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::test_config;
+
+    fn controller() -> Controller {
+        let config = test_config();
+        let shared = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let aws = Aws::new(
+            &config,
+            aws_sdk_cloudwatch::Client::new(&shared),
+            aws_sdk_ecs::Client::new(&shared),
+            aws_sdk_elasticloadbalancingv2::Client::new(&shared),
+        );
+        Controller::new(config, aws)
+    }
+
+    fn left(deadline: Instant) -> Duration {
+        deadline - Instant::now()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wait_ends_before_the_lambda_deadline_less_the_margin() {
+        let c = controller();
+        let lambda_deadline = SystemTime::now() + Duration::from_secs(60);
+        let got = left(c.deadline(Some(lambda_deadline)));
+        assert!(
+            got <= Duration::from_secs(50) && got > Duration::from_secs(49),
+            "{got:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_bounds_a_long_lambda_deadline_and_the_command_line() {
+        let c = controller();
+        let far = SystemTime::now() + Duration::from_secs(900);
+        assert_eq!(left(c.deadline(Some(far))), Duration::from_secs(240));
+        assert_eq!(left(c.deadline(None)), Duration::from_secs(240));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_inside_the_margin_leaves_no_time_to_wait() {
+        let c = controller();
+        let near = SystemTime::now() + Duration::from_secs(5);
+        assert_eq!(left(c.deadline(Some(near))), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_already_past_falls_back_to_the_budget() {
+        let c = controller();
+        let placeholder = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
+        assert_eq!(
+            left(c.deadline(Some(placeholder))),
+            Duration::from_secs(240)
+        );
+    }
 }

@@ -8,11 +8,17 @@ use support::{World, event, stickiness, weights};
 
 /// The timeline lines in which the listener's ECS weight is above 0.
 fn ecs_weighted(timeline: &[Value]) -> Vec<&Value> {
-    timeline.iter().filter(|l| l["ecs_weight"].as_i64() > Some(0)).collect()
+    timeline
+        .iter()
+        .filter(|l| l["ecs_weight"].as_i64() > Some(0))
+        .collect()
 }
 
 fn kinds(timeline: &[Value]) -> Vec<String> {
-    timeline.iter().map(|l| l["kind"].as_str().unwrap_or_default().to_string()).collect()
+    timeline
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[test]
@@ -26,8 +32,15 @@ fn alarm_then_ok_spills_only_to_healthy_targets_and_returns() {
     let after_spill = world.snapshot();
     assert_eq!(weights(&after_spill), (0, 1));
     assert_eq!(after_spill["desired"], 2);
-    assert_eq!(stickiness(&after_spill), stickiness(&before), "stickiness kept");
-    assert_eq!(after_spill["rule_actions"], before["rule_actions"], "the rule was not touched");
+    assert_eq!(
+        stickiness(&after_spill),
+        stickiness(&before),
+        "stickiness kept"
+    );
+    assert_eq!(
+        after_spill["rule_actions"], before["rule_actions"],
+        "the rule was not touched"
+    );
 
     let back = world.replay("ok-metric.json").expect_ok().summary();
     assert_eq!(back["outcome"], "done");
@@ -42,15 +55,36 @@ fn alarm_then_ok_spills_only_to_healthy_targets_and_returns() {
     let weighted = ecs_weighted(&timeline);
     assert!(!weighted.is_empty(), "ECS never got weight: {timeline:#?}");
     for line in &weighted {
-        assert!(line["healthy"].as_i64() >= Some(1), "ECS weight without healthy targets: {line}");
+        assert!(
+            line["healthy"].as_i64() >= Some(1),
+            "ECS weight without healthy targets: {line}"
+        );
     }
     let kinds = kinds(&timeline);
-    let first = |kind: &str| kinds.iter().position(|k| k == kind).unwrap_or_else(|| panic!("no {kind} in {kinds:?}"));
+    let first = |kind: &str| {
+        kinds
+            .iter()
+            .position(|k| k == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {kinds:?}"))
+    };
     let last = |kind: &str| kinds.iter().rposition(|k| k == kind).unwrap();
-    assert!(first("target_registered") < first("weights_changed"), "{kinds:?}");
-    assert!(last("weights_changed") <= last("desired_changed"), "{kinds:?}");
-    let scale_in = timeline.iter().rev().find(|l| l["kind"] == "desired_changed").unwrap();
-    assert_eq!(scale_in["ecs_weight"], 0, "scaled in while ECS had weight: {scale_in}");
+    assert!(
+        first("target_registered") < first("weights_changed"),
+        "{kinds:?}"
+    );
+    assert!(
+        last("weights_changed") <= last("desired_changed"),
+        "{kinds:?}"
+    );
+    let scale_in = timeline
+        .iter()
+        .rev()
+        .find(|l| l["kind"] == "desired_changed")
+        .unwrap();
+    assert_eq!(
+        scale_in["ecs_weight"], 0,
+        "scaled in while ECS had weight: {scale_in}"
+    );
 }
 
 #[test]
@@ -59,29 +93,56 @@ fn slow_start_is_waited_for_with_reads_bounded_by_the_poll_interval() {
     world.alarm_from("alarm-metric.json");
     let run = world.spillover(
         &["replay", &event("alarm-metric.json")],
-        &[("SPILLOVER_POLL_INTERVAL_MS", "500"), ("SPILLOVER_POLL_MAX_INTERVAL_MS", "500")],
+        &[
+            ("SPILLOVER_POLL_INTERVAL_MS", "500"),
+            ("SPILLOVER_POLL_MAX_INTERVAL_MS", "500"),
+        ],
     );
     let summary = run.expect_ok().summary();
     assert_eq!(weights(&world.snapshot()), (0, 1));
 
-    let wait = summary["actions"].as_array().unwrap().iter().find(|a| a["step"] == "wait_until_ready").expect("a wait");
-    let (waited_ms, checks) = (wait["duration_ms"].as_u64().unwrap(), wait["checks"].as_u64().unwrap());
-    assert!(waited_ms >= 3_000, "targets were healthy only after ~4s, waited {waited_ms}ms");
+    let wait = summary["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["step"] == "wait_until_ready")
+        .expect("a wait");
+    let (waited_ms, checks) = (
+        wait["duration_ms"].as_u64().unwrap(),
+        wait["checks"].as_u64().unwrap(),
+    );
+    assert!(
+        waited_ms >= 3_000,
+        "targets were healthy only after ~4s, waited {waited_ms}ms"
+    );
     // One check per 500 ms interval, plus the first one.
-    assert!(checks <= waited_ms / 500 + 2, "{checks} checks in {waited_ms}ms");
+    assert!(
+        checks <= waited_ms / 500 + 2,
+        "{checks} checks in {waited_ms}ms"
+    );
     // Each check reads the service's tasks (list running, list stopped, describe) and target health.
     let reads = summary["aws_calls"]["reads"].as_u64().unwrap();
-    assert!(reads <= 6 + 4 * checks + 3 + 6, "{reads} reads for {checks} checks");
+    assert!(
+        reads <= 6 + 4 * checks + 3 + 6,
+        "{reads} reads for {checks} checks"
+    );
 }
 
 #[test]
 fn never_healthy_within_the_budget_leaves_traffic_on_lambda() {
     let world = World::start(&["--task-start-delay", "0.5", "--health-delay", "600"]);
     world.alarm_from("alarm-metric.json");
-    let run = world.spillover(&["replay", &event("alarm-metric.json")], &[("SPILLOVER_WAIT_BUDGET_SECS", "3")]);
+    let run = world.spillover(
+        &["replay", &event("alarm-metric.json")],
+        &[("SPILLOVER_WAIT_BUDGET_SECS", "3")],
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("timed out after"), "{}", run.stderr);
-    assert!(run.stderr.contains("traffic left where it was"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("traffic left where it was"),
+        "{}",
+        run.stderr
+    );
     let summary = run.summary();
     assert_eq!(summary["outcome"], "failed");
     assert_eq!(summary["retryable"], true);
@@ -95,10 +156,16 @@ fn a_task_that_stops_with_a_reason_ends_the_wait_early() {
     let world = World::start(&["--task-start-delay", "1", "--fail-start", reason]);
     world.alarm_from("alarm-metric.json");
     let started = std::time::Instant::now();
-    let run = world.spillover(&["replay", &event("alarm-metric.json")], &[("SPILLOVER_WAIT_BUDGET_SECS", "60")]);
+    let run = world.spillover(
+        &["replay", &event("alarm-metric.json")],
+        &[("SPILLOVER_WAIT_BUDGET_SECS", "60")],
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains(reason), "{}", run.stderr);
-    assert!(started.elapsed().as_secs() < 30, "stopped waiting long before the 60s budget");
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "stopped waiting long before the 60s budget"
+    );
     assert_eq!(weights(&world.snapshot()), (1, 0));
     assert!(ecs_weighted(&world.timeline()).is_empty());
 }
@@ -119,8 +186,15 @@ fn a_duplicate_alarm_converges_without_a_second_transition() {
     assert_eq!(again["outcome"], "no_op");
     assert_eq!(again["aws_calls"]["writes"], 0);
     let snapshot = world.snapshot();
-    assert_eq!((weights(&snapshot), snapshot["desired"].as_i64()), ((0, 1), Some(2)));
-    let shifts = world.timeline().iter().filter(|l| l["kind"] == "weights_changed").count();
+    assert_eq!(
+        (weights(&snapshot), snapshot["desired"].as_i64()),
+        ((0, 1), Some(2))
+    );
+    let shifts = world
+        .timeline()
+        .iter()
+        .filter(|l| l["kind"] == "weights_changed")
+        .count();
     assert_eq!(shifts, 1);
 }
 
@@ -130,26 +204,41 @@ fn ok_arriving_before_the_alarms_retry_leaves_everything_on_lambda() {
     // The ALARM event's first delivery failed; the alarm cleared; OK is handled; then
     // ALARM's retry arrives late while the alarm is OK.
     world.replay("ok-metric.json").expect_ok();
-    let late = world.spillover(&["replay", &event("alarm-metric.json")], &[]).expect_ok().summary();
+    let late = world
+        .spillover(&["replay", &event("alarm-metric.json")], &[])
+        .expect_ok()
+        .summary();
     assert_eq!(late["observed"]["alarm"], "OK");
     assert_eq!(late["outcome"], "no_op");
     let snapshot = world.snapshot();
-    assert_eq!((weights(&snapshot), snapshot["desired"].as_i64()), ((1, 0), Some(0)));
+    assert_eq!(
+        (weights(&snapshot), snapshot["desired"].as_i64()),
+        ((1, 0), Some(0))
+    );
     assert!(ecs_weighted(&world.timeline()).is_empty());
 }
 
 #[test]
 fn alarm_ok_alarm_in_quick_succession_ends_spilled() {
     let world = World::start(&["--task-start-delay", "0.2", "--health-delay", "0.3"]);
-    let snapshot = replay_all(&world, &["alarm-metric.json", "ok-metric.json", "alarm-metric.json"]);
+    let snapshot = replay_all(
+        &world,
+        &["alarm-metric.json", "ok-metric.json", "alarm-metric.json"],
+    );
     assert_eq!(weights(&snapshot), (0, 1));
     assert_eq!(snapshot["desired"], 2);
     assert!(snapshot["healthy"].as_i64() >= Some(1));
     // And the last word wins the other way too.
     let snapshot = replay_all(&world, &["ok-metric.json"]);
-    assert_eq!((weights(&snapshot), snapshot["desired"].as_i64()), ((1, 0), Some(0)));
+    assert_eq!(
+        (weights(&snapshot), snapshot["desired"].as_i64()),
+        ((1, 0), Some(0))
+    );
     for line in ecs_weighted(&world.timeline()) {
-        assert!(line["healthy"].as_i64() >= Some(1), "ECS weight without healthy targets: {line}");
+        assert!(
+            line["healthy"].as_i64() >= Some(1),
+            "ECS weight without healthy targets: {line}"
+        );
     }
 }
 
@@ -158,14 +247,20 @@ fn dry_run_changes_nothing_in_the_world() {
     let world = World::start(&[]);
     world.alarm_from("alarm-metric.json");
     let before = world.snapshot();
-    let summary = world.spillover(&["replay", "--dry-run", &event("alarm-metric.json")], &[]).expect_ok().summary();
+    let summary = world
+        .spillover(&["replay", "--dry-run", &event("alarm-metric.json")], &[])
+        .expect_ok()
+        .summary();
     assert_eq!(summary["outcome"], "dry_run");
     assert_eq!(summary["aws_calls"]["writes"], 0);
     assert_eq!(summary["plan"]["steps"].as_array().unwrap().len(), 3);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let after = world.snapshot();
     assert_eq!(after["desired"], before["desired"]);
-    assert_eq!(after["listener_default_actions"], before["listener_default_actions"]);
+    assert_eq!(
+        after["listener_default_actions"],
+        before["listener_default_actions"]
+    );
     assert_eq!(after["tasks"], before["tasks"]);
 }
 
@@ -176,11 +271,20 @@ fn rule_mode_shifts_the_rule_and_leaves_the_default_action() {
     world.alarm_from("alarm-metric.json");
     let run = world.spillover(
         &["replay", &event("alarm-metric.json")],
-        &[("SPILLOVER_LISTENER_ARN", ""), ("SPILLOVER_RULE_ARN", &rule)],
+        &[
+            ("SPILLOVER_LISTENER_ARN", ""),
+            ("SPILLOVER_RULE_ARN", &rule),
+        ],
     );
     run.expect_ok();
     let snapshot = world.snapshot();
-    assert_eq!((snapshot["rule_lambda_weight"].as_i64(), snapshot["rule_ecs_weight"].as_i64()), (Some(0), Some(1)));
+    assert_eq!(
+        (
+            snapshot["rule_lambda_weight"].as_i64(),
+            snapshot["rule_ecs_weight"].as_i64()
+        ),
+        (Some(0), Some(1))
+    );
     assert_eq!(weights(&snapshot), (1, 0), "default action untouched");
 }
 
@@ -188,24 +292,42 @@ fn rule_mode_shifts_the_rule_and_leaves_the_default_action() {
 fn bad_input_and_bad_config_exit_2_without_writing() {
     let world = World::start(&[]);
     let before = world.snapshot();
-    for name in ["alarm-unconfigured.json", "malformed-truncated.json", "malformed-other-source.json"] {
+    for name in [
+        "alarm-unconfigured.json",
+        "malformed-truncated.json",
+        "malformed-other-source.json",
+    ] {
         let run = world.spillover(&["replay", &event(name)], &[]);
         assert_eq!(run.code, 2, "{name}: {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{name}: no summary before the event is accepted");
+        assert!(
+            run.stdout.is_empty(),
+            "{name}: no summary before the event is accepted"
+        );
     }
     let run = world.spillover(&["status"], &[("SPILLOVER_SPILL_COUNT", "zero")]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("SPILLOVER_SPILL_COUNT"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("SPILLOVER_SPILL_COUNT"),
+        "{}",
+        run.stderr
+    );
     let after = world.snapshot();
-    assert_eq!(after["listener_default_actions"], before["listener_default_actions"]);
+    assert_eq!(
+        after["listener_default_actions"],
+        before["listener_default_actions"]
+    );
     assert_eq!(after["desired"], before["desired"]);
 }
 
 #[test]
 fn status_prints_the_observed_state() {
     let world = World::start(&[]);
-    let status: Value = serde_json::from_str(&world.spillover(&["status"], &[]).expect_ok().stdout).unwrap();
+    let status: Value =
+        serde_json::from_str(&world.spillover(&["status"], &[]).expect_ok().stdout).unwrap();
     assert_eq!(status["alarm"], "OK");
-    assert_eq!(status["weights"], serde_json::json!({"lambda": 1, "ecs": 0}));
+    assert_eq!(
+        status["weights"],
+        serde_json::json!({"lambda": 1, "ecs": 0})
+    );
     assert_eq!(status["desired"], 0);
 }

@@ -61,14 +61,26 @@ impl World {
             .stderr(log)
             .spawn()
             .expect("start world/world.py");
-        let mut world = World { child, dir, env: HashMap::new(), info: Value::Null };
+        let mut world = World {
+            child,
+            dir,
+            env: HashMap::new(),
+            info: Value::Null,
+        };
         let ready = world.dir.join("world.json");
         let started = Instant::now();
         while !ready.exists() {
             if let Some(status) = world.child.try_wait().unwrap() {
-                panic!("the world exited ({status}) before it was ready:\n{}", world.log());
+                panic!(
+                    "the world exited ({status}) before it was ready:\n{}",
+                    world.log()
+                );
             }
-            assert!(started.elapsed() < Duration::from_secs(90), "the world was not ready in 90s:\n{}", world.log());
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "the world was not ready in 90s:\n{}",
+                world.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         world.info = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
@@ -88,7 +100,11 @@ impl World {
             .arg(&self.dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "world.py {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "world.py {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 
@@ -180,14 +196,21 @@ impl Run {
     }
 
     pub fn expect_ok(self) -> Self {
-        assert_eq!(self.code, 0, "spillover failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "spillover failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
 
 /// The listener default action's weights in a snapshot, as (lambda, ecs).
 pub fn weights(snapshot: &Value) -> (i64, i64) {
-    (snapshot["lambda_weight"].as_i64().unwrap(), snapshot["ecs_weight"].as_i64().unwrap())
+    (
+        snapshot["lambda_weight"].as_i64().unwrap(),
+        snapshot["ecs_weight"].as_i64().unwrap(),
+    )
 }
 
 /// The stickiness config of the listener's forward action in a snapshot.

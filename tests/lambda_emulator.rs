@@ -1,0 +1,160 @@
+//! The same events through the Lambda runtime emulator (`cargo lambda watch` and
+//! `cargo lambda invoke`, from the venv), with the binary running as the `bootstrap`.
+
+mod support;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{ROOT, World, event, weights};
+
+fn cargo_lambda() -> String {
+    let path = Path::new(ROOT).join(".venv/bin/cargo-lambda");
+    assert!(
+        path.exists(),
+        "{} not found: run `make venv`",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// `cargo lambda watch`, stopped (SIGTERM, then SIGKILL) when dropped.
+struct Emulator {
+    child: Child,
+    port: u16,
+}
+
+impl Emulator {
+    fn start(world: &World) -> Emulator {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(world.dir.join("watch.log")).unwrap();
+        let child = Command::new(cargo_lambda())
+            .args([
+                "lambda",
+                "watch",
+                "--ignore-changes",
+                "--quiet",
+                "--timeout",
+                "120",
+            ])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
+            .current_dir(ROOT)
+            // cargo-lambda looks for zig and cargo through PATH; the venv comes first.
+            .env(
+                "PATH",
+                format!(
+                    "{ROOT}/.venv/bin:{}",
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .envs(&world.env)
+            .env("SPILLOVER_POLL_INTERVAL_MS", "250")
+            .env("SPILLOVER_POLL_MAX_INTERVAL_MS", "500")
+            .env("SPILLOVER_DEADLINE_MARGIN_MS", "1000")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start cargo lambda watch");
+        let emulator = Emulator { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "cargo lambda watch did not listen in 240s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        emulator
+    }
+
+    /// Invokes the function with a recorded event; returns (exit status, stdout, stderr).
+    fn invoke(&self, event_name: &str) -> (i32, String, String) {
+        let out = Command::new(cargo_lambda())
+            .args(["lambda", "invoke", "spillover", "--output-format", "json"])
+            .args([
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &self.port.to_string(),
+            ])
+            .args(["--data-file", &event(event_name)])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn alarm_and_ok_through_the_lambda_runtime_emulator() {
+    let world = World::start(&["--task-start-delay", "0.3", "--health-delay", "0.5"]);
+    let emulator = Emulator::start(&world);
+    let watch_log = || std::fs::read_to_string(world.dir.join("watch.log")).unwrap_or_default();
+
+    world.alarm_from("alarm-metric.json");
+    let (code, stdout, stderr) = emulator.invoke("alarm-metric.json");
+    assert_eq!(code, 0, "invoke failed: {stderr}\n{}", watch_log());
+    let response: Value = serde_json::from_str(&stdout).expect("the response is the JSON summary");
+    assert_eq!(response["outcome"], "done", "{response}");
+    assert_eq!(weights(&world.snapshot()), (0, 1));
+
+    world.alarm_from("ok-metric.json");
+    let (code, stdout, stderr) = emulator.invoke("ok-metric.json");
+    assert_eq!(code, 0, "invoke failed: {stderr}\n{}", watch_log());
+    let response: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(response["outcome"], "done", "{response}");
+    let snapshot = world.snapshot();
+    assert_eq!(
+        (weights(&snapshot), snapshot["desired"].as_i64()),
+        ((1, 0), Some(0))
+    );
+
+    // An alarm that is not configured is an error response, and nothing is written.
+    let (code, _, stderr) = emulator.invoke("alarm-unconfigured.json");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("billing-estimate-high"), "{stderr}");
+    assert_eq!(
+        world.snapshot()["listener_default_actions"],
+        snapshot["listener_default_actions"]
+    );
+
+    // The summary is logged as one JSON line per invocation.
+    let summaries = watch_log()
+        .lines()
+        .filter(|l| l.starts_with("{\"actions\""))
+        .count();
+    assert_eq!(summaries, 2, "{}", watch_log());
+}
