@@ -92,25 +92,25 @@ impl Controller {
         for step in plan.steps {
             let at = started.elapsed();
             if dry_run {
-                info!(?step, "dry run: would do");
+                info!(step = %step, "dry run: would do");
                 summary
                     .actions
                     .push(record(step, at, Duration::ZERO, "skipped (dry run)", None));
                 continue;
             }
-            info!(?step, "start");
+            info!(step = %step, "start");
             let step_started = Instant::now();
             let result = self.execute(&step, deadline, started_wall).await;
             let took = step_started.elapsed();
             match result {
                 Ok(stats) => {
-                    info!(?step, took_ms = ms(took), "done");
+                    info!(step = %step, took_ms = ms(took), "done");
                     summary
                         .actions
                         .push(record(step, at, took, "ok", stats.map(|s| s.checks)));
                 }
                 Err(e) => {
-                    warn!(?step, error = %e, "failed; later steps skipped");
+                    warn!(step = %step, error = %e, "failed; later steps skipped");
                     summary.actions.push(record(step, at, took, "failed", None));
                     summary.fail(e);
                     break;

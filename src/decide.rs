@@ -47,6 +47,22 @@ impl Step {
     }
 }
 
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::ScaleOut { from, to } => write!(f, "scale out {from} -> {to}"),
+            Step::WaitUntilReady { min_healthy } => {
+                write!(
+                    f,
+                    "wait for {min_healthy} running task(s) and healthy target(s)"
+                )
+            }
+            Step::SetWeights { from, to } => write!(f, "set weights {from} -> {to}"),
+            Step::ScaleIn { from, to } => write!(f, "scale in {from} -> {to}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     pub intent: Intent,

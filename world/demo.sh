@@ -57,12 +57,28 @@ for k, v in json.load(open(sys.argv[1]))["env"].items():
     print(f"export {k}={shlex.quote(v)}")
 EOF
 )"
-export SPILLOVER_POLL_INTERVAL_MS=500
+export SPILLOVER_POLL_INTERVAL_MS=500 SPILLOVER_POLL_MAX_INTERVAL_MS=1000
 
 replay() {
   local event="$1" rc=0
   echo "== spillover replay events/$event"
-  timeout "$REPLAY_TIMEOUT" "$SPILLOVER_BIN" replay "$EVENTS/$event" || rc=$?
+  timeout "$REPLAY_TIMEOUT" "$SPILLOVER_BIN" replay "$EVENTS/$event" >"$dir/summary.json" || rc=$?
+  # The JSON summary in one line a person can read.
+  "$PY" - "$dir/summary.json" <<'EOF' || true
+import json, sys
+s = json.load(open(sys.argv[1]))
+def step(a):
+    to = a.get("to")
+    change = f" {a['from']}->{to}" if isinstance(to, int) else ""
+    if isinstance(to, dict):
+        change = f" lambda/ecs {a['from']['lambda']}/{a['from']['ecs']}->{to['lambda']}/{to['ecs']}"
+    checks = f", {a['checks']} checks" if a.get("checks") else ""
+    return f"{a['step']}{change} ({a['duration_ms']} ms{checks}, {a['result']})"
+steps = ", ".join(step(a) for a in s["actions"]) or "nothing to do"
+error = f"; error: {s['error']}" if s.get("error") else ""
+print(f"   summary: {s['outcome']}: {steps}; {s['durations_ms']['total']} ms, "
+      f"{s['aws_calls']['reads']} reads, {s['aws_calls']['writes']} writes{error}")
+EOF
   if [ "$rc" -ne 0 ]; then
     "$PY" "$WORLD" timeline --dir "$dir" || true
     echo "FAIL: spillover replay events/$event exited with status $rc"
