@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # cargo-lambda finds zig through the first python3 on PATH: the venv's comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv fmt lint test test-rust test-world infra-check build package deploy demo replay status bench clean
+.PHONY: help venv fmt lint test test-rust test-world infra-check build package deploy demo-stack demo world replay bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,20 +43,27 @@ build: venv ## The arm64 Lambda bootstrap zip (target/lambda/spillover/bootstrap
 	cargo lambda build --release --arm64 --output-format zip
 	@ls -l target/lambda/spillover/bootstrap.zip
 
-package: build ## Same as build: the zip `sam deploy` uploads
+package: build ## Same as build: the arm64 zip, e.g. for aws lambda update-function-code
 
 deploy: venv ## sam build + sam deploy (guided the first time); needs AWS credentials
 	cd infra && sam build --template template.yaml
-	cd infra && if [ -f samconfig.toml ]; then sam deploy; else sam deploy --guided; fi
+	cd infra && if grep -q '^parameter_overrides' samconfig.toml 2>/dev/null; then sam deploy; else sam deploy --guided; fi
+
+demo-stack: ## Deploy the optional demo stack (VPC, ALB, app on Lambda and Fargate, alarm); needs AWS credentials
+	aws cloudformation deploy --stack-name spillover-demo --template-file infra/demo.yaml --capabilities CAPABILITY_IAM
 
 demo: venv ## Spill and return against a local moto world, with a timeline
 	cargo build --quiet
 	SPILLOVER_BIN=target/debug/spillover PY=$(PY) bash world/demo.sh
 
-replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (local world or real AWS per AWS_ENDPOINT_URL)
+world: venv ## Run a local AWS world in the foreground (state in .world/; Ctrl-C stops it)
+	rm -rf .world && mkdir -p .world
+	$(PY) world/world.py serve --dir .world --task-start-delay 2 --health-delay 3
+
+replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (the `make world` world, else real AWS)
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json" >&2; exit 2; }
 	cargo build --quiet
-	target/debug/spillover replay $(EVENT)
+	PY=$(PY) bash world/replay.sh $(EVENT)
 
 bench: venv ## Measure the release binary: size, start-up time, plan latency
 	bash bench/run.sh
