@@ -113,9 +113,16 @@ fn plan_uses_an_observed_state_from_a_file() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Arguments, extra environment, and what stderr must say.
+type Case = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[test]
 fn usage_and_config_errors_exit_2_with_a_clear_message() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    let cases: [Case; 5] = [
         (&["frobnicate"], &[], "unknown command \"frobnicate\""),
         (&["plan"], &[], "plan takes one EVENT.json"),
         (&["replay"], &[], "replay needs at least one EVENT.json"),
