@@ -13,7 +13,11 @@ pub fn init() {
         .with_writer(std::io::stderr)
         .with_target(false);
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().with_current_span(false).flatten_event(true).init();
+        builder
+            .json()
+            .with_current_span(false)
+            .flatten_event(true)
+            .init();
     } else {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         builder.with_ansi(ansi).init();

@@ -416,6 +416,21 @@ async fn a_converged_world_makes_no_writes() {
 }
 
 #[tokio::test]
+async fn weights_already_in_place_are_not_written_again() {
+    let fake = Fake::new(World::idle());
+    let controller = fake.controller(&[]);
+    let on_lambda = spillover::observed::Weights::ON_LAMBDA;
+    controller
+        .aws
+        .listener
+        .set_weights(on_lambda)
+        .await
+        .unwrap();
+    assert_eq!(fake.modify_listener.num_calls(), 0);
+    assert_eq!(controller.aws.calls.count().writes, 0);
+}
+
+#[tokio::test]
 async fn return_shifts_back_before_scaling_in() {
     let fake = Fake::new(World::spilled().with_alarm(StateValue::Ok));
     let summary = run(&fake.controller(&[])).await;

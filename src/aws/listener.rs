@@ -42,9 +42,13 @@ impl Listener {
         find_weights(&self.actions().await?, &self.lambda_tg, &self.ecs_tg)
     }
 
-    /// Writes `to`, then reads the weights back and fails if they differ.
+    /// Writes `to`, then reads the weights back and fails if they differ. Writes nothing
+    /// when the weights already are `to`.
     pub async fn set_weights(&self, to: Weights) -> Result<()> {
         let current = self.actions().await?;
+        if find_weights(&current, &self.lambda_tg, &self.ecs_tg)? == to {
+            return Ok(());
+        }
         let updated = with_weights(&current, &self.lambda_tg, &self.ecs_tg, to)?;
         self.calls.write();
         match &self.site {
