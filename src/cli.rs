@@ -39,6 +39,7 @@ pub async fn run(args: Vec<String>) -> i32 {
         ["plan", rest @ ..] => plan(rest),
         ["replay", rest @ ..] => replay(rest).await,
         ["status"] => status().await,
+        ["status", ..] => Err(usage_error("status takes no arguments")),
         [other, ..] => Err(Error::BadInput(format!(
             "unknown command {other:?}\n\n{USAGE}"
         ))),

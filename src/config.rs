@@ -97,7 +97,7 @@ impl Config {
 
         let config = Config {
             cluster: vars.required("SPILLOVER_CLUSTER")?,
-            service: vars.required("SPILLOVER_SERVICE")?,
+            service: service_name(vars.required("SPILLOVER_SERVICE")?),
             site,
             lambda_target_group_arn: arn(
                 "SPILLOVER_LAMBDA_TARGET_GROUP_ARN",
@@ -201,6 +201,15 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
                 .parse()
                 .map_err(|_| Error::Config(format!("{name} must be a whole number, got {raw:?}"))),
         }
+    }
+}
+
+/// A service ARN (what CloudFormation's `Ref` of a service gives) names the service in its
+/// last segment; tasks carry the name, not the ARN, in their group.
+fn service_name(value: String) -> String {
+    match value.strip_prefix("arn:") {
+        Some(rest) => rest.rsplit('/').next().unwrap_or_default().to_string(),
+        None => value,
     }
 }
 
@@ -342,6 +351,16 @@ pub(crate) mod tests {
             let err = error_of(&vars);
             assert!(err.contains(expected), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn a_service_arn_is_taken_by_its_name() {
+        let mut vars = base_vars();
+        vars.insert(
+            "SPILLOVER_SERVICE",
+            "arn:aws:ecs:us-east-1:123456789012:service/web-app/web-app-spill".into(),
+        );
+        assert_eq!(load(&vars).unwrap().service, "web-app-spill");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::decide::{Step, decide};
 use crate::error::{Error, Result};
-use crate::observed::Observed;
+use crate::observed::{AlarmState, Observed};
 use crate::poller::{Backoff, Check, PollStats, poll_until};
 use crate::report::{ActionRecord, Outcome, Summary};
 use crate::trigger::Trigger;
@@ -151,7 +151,18 @@ impl Controller {
         since: SystemTime,
     ) -> Result<Option<PollStats>> {
         match *step {
-            Step::ScaleOut { to, .. } | Step::ScaleIn { to, .. } => {
+            Step::ScaleOut { to, .. } => {
+                self.aws.ecs.set_desired_count(to).await?;
+                Ok(None)
+            }
+            Step::ScaleIn { to, .. } => {
+                // Someone may have given ECS weight since we looked: never scale in under traffic.
+                let weights = self.aws.listener.weights().await?;
+                if weights.ecs > 0 {
+                    return Err(Error::Changed(format!(
+                        "the ECS target group has weight again ({weights})"
+                    )));
+                }
                 self.aws.ecs.set_desired_count(to).await?;
                 Ok(None)
             }
@@ -161,13 +172,22 @@ impl Controller {
                 .map(Some),
             Step::SetWeights { to, .. } => {
                 if to.ecs > 0 {
-                    // The plan checked health when it was made; check again right before the shift.
-                    let healthy = self.aws.listener.healthy_targets().await?;
+                    // The plan was made before the wait: check health and the alarm again
+                    // right before the shift.
+                    let (healthy, alarm) = tokio::try_join!(
+                        self.aws.listener.healthy_targets(),
+                        self.aws.alarms.state()
+                    )?;
                     if healthy < self.config.min_healthy {
                         return Err(Error::NotReady {
                             healthy,
                             min_healthy: self.config.min_healthy,
                         });
+                    }
+                    if alarm != AlarmState::Alarm {
+                        return Err(Error::Changed(format!(
+                            "the alarm went to {alarm} while tasks started"
+                        )));
                     }
                 }
                 self.aws.listener.set_weights(to).await?;

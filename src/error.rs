@@ -49,6 +49,10 @@ pub enum Error {
     )]
     NotReady { healthy: u32, min_healthy: u32 },
 
+    /// The world changed between the decision and a write; the write was not made.
+    #[error("{0}; nothing more was written and the loop runs again on the next event or retry")]
+    Changed(String),
+
     /// The weights read back after a write are not the ones written.
     #[error(
         "weights read back as lambda {got_lambda} / ecs {got_ecs} after writing lambda {want_lambda} / ecs {want_ecs}"
@@ -79,6 +83,7 @@ impl Error {
             Error::Aws { .. }
                 | Error::Timeout { .. }
                 | Error::NotReady { .. }
+                | Error::Changed(_)
                 | Error::Verify { .. }
         )
     }

@@ -51,6 +51,11 @@ struct World {
     never_healthy: bool,
     /// Start tasks that stop with this reason instead of running.
     fail_reason: Option<String>,
+    /// The alarm goes back to OK after this many target-health checks.
+    alarm_clears_after_checks: Option<u32>,
+    /// Someone else gives ECS this weight on the listener's Nth read.
+    ecs_weight_on_read: Option<(u32, i32)>,
+    listener_reads: u32,
     /// Every write, in order.
     writes: Vec<String>,
 }
@@ -66,6 +71,9 @@ impl World {
             checks_since_scale_out: 0,
             never_healthy: false,
             fail_reason: None,
+            alarm_clears_after_checks: None,
+            ecs_weight_on_read: None,
+            listener_reads: 0,
             writes: Vec::new(),
         }
     }
@@ -182,9 +190,16 @@ impl Fake {
         let describe_listeners = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_listeners)
             .match_requests(|r| r.listener_arns() == [LISTENER])
             .then_compute_output(move |_| {
+                let mut w = w.lock().unwrap();
+                w.listener_reads += 1;
+                if let Some((read, ecs)) = w.ecs_weight_on_read
+                    && read == w.listener_reads
+                {
+                    w.weights.1 = ecs;
+                }
                 let listener = Listener::builder()
                     .listener_arn(LISTENER)
-                    .default_actions(w.lock().unwrap().forward_action())
+                    .default_actions(w.forward_action())
                     .build();
                 DescribeListenersOutput::builder()
                     .listeners(listener)
@@ -222,6 +237,11 @@ impl Fake {
             .then_compute_output(move |_| {
                 let mut w = w.lock().unwrap();
                 w.checks_since_scale_out += 1;
+                if w.alarm_clears_after_checks
+                    .is_some_and(|n| w.checks_since_scale_out >= n)
+                {
+                    w.alarm = StateValue::Ok;
+                }
                 let healthy = (0..w.healthy()).map(|i| {
                     TargetHealthDescription::builder()
                         .target_health(
@@ -644,4 +664,43 @@ async fn the_wait_is_paced_by_the_poll_interval() {
         "{checks} checks in {}ms",
         wait.duration_ms
     );
+}
+
+#[tokio::test]
+async fn an_alarm_that_clears_while_tasks_start_gets_no_shift() {
+    let fake = Fake::new(World {
+        healthy_after_checks: 2,
+        alarm_clears_after_checks: Some(2),
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert!(
+        matches!(summary.error, Some(Error::Changed(_))),
+        "{:?}",
+        summary.error
+    );
+    assert_eq!(summary.retryable, Some(true));
+    assert_eq!(
+        fake.writes(),
+        ["desired=2"],
+        "scaled out, but no weight moved"
+    );
+}
+
+#[tokio::test]
+async fn no_scale_in_when_someone_gave_ecs_weight_after_we_looked() {
+    // Return with weights already on Lambda: the plan is one scale-in; the listener's
+    // second read (the check right before it) finds ECS weighted again.
+    let fake = Fake::new(World {
+        weights: (1, 0),
+        ecs_weight_on_read: Some((2, 1)),
+        ..World::spilled().with_alarm(StateValue::Ok)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert!(
+        matches!(summary.error, Some(Error::Changed(_))),
+        "{:?}",
+        summary.error
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }

@@ -25,26 +25,38 @@ impl Alarms {
 
     /// The combined state of every configured alarm, metric or composite.
     pub async fn state(&self) -> Result<AlarmState> {
-        self.calls.read();
-        let out = self
-            .client
-            .describe_alarms()
-            .set_alarm_names(Some(self.names.clone()))
-            .alarm_types(AlarmType::MetricAlarm)
-            .alarm_types(AlarmType::CompositeAlarm)
-            .send()
-            .await
-            .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
-        let found: Vec<(&str, Option<&StateValue>)> = out
-            .metric_alarms()
-            .iter()
-            .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value()))
-            .chain(
-                out.composite_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name().unwrap_or_default(), a.state_value())),
-            )
-            .collect();
+        let mut found: Vec<(String, Option<StateValue>)> = Vec::new();
+        let mut next = None;
+        loop {
+            self.calls.read();
+            let out = self
+                .client
+                .describe_alarms()
+                .set_alarm_names(Some(self.names.clone()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
+            let metric = out
+                .metric_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value()));
+            let composite = out
+                .composite_alarms()
+                .iter()
+                .map(|a| (a.alarm_name(), a.state_value()));
+            found.extend(
+                metric
+                    .chain(composite)
+                    .map(|(name, state)| (name.unwrap_or_default().to_string(), state.cloned())),
+            );
+            next = out.next_token().map(String::from);
+            if next.is_none() {
+                break;
+            }
+        }
         let mut states = Vec::with_capacity(self.names.len());
         for name in &self.names {
             let state = found
@@ -54,9 +66,8 @@ impl Alarms {
                     Error::Topology(format!(
                         "alarm {name:?} from SPILLOVER_ALARM_NAMES does not exist in CloudWatch"
                     ))
-                })?
-                .1;
-            states.push(match state {
+                })?;
+            states.push(match &state.1 {
                 Some(StateValue::Alarm) => AlarmState::Alarm,
                 Some(StateValue::Ok) => AlarmState::Ok,
                 _ => AlarmState::InsufficientData,

@@ -141,7 +141,8 @@ fn classify(tasks: &[Task], service: &str, stopped_since: Option<SystemTime>) ->
     let mut counts = TaskCounts::default();
     for task in tasks.iter().filter(|t| t.group() == Some(group.as_str())) {
         match task.last_status().unwrap_or_default() {
-            "RUNNING" => counts.running += 1,
+            // A task still RUNNING but told to stop is draining, not serving.
+            "RUNNING" if task.desired_status() != Some("STOPPED") => counts.running += 1,
             "PROVISIONING" | "PENDING" | "ACTIVATING" => counts.pending += 1,
             "STOPPED" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING"
                 if counts.stopped.is_none() =>
@@ -162,8 +163,10 @@ fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
         .or(task.stopped_at())
         .or(task.created_at())?;
     let reason = task.stopped_reason().filter(|r| !r.is_empty())?;
-    let scaled_in = task.stop_code() == Some(&TaskStopCode::ServiceSchedulerInitiated)
-        || reason.starts_with("Scaling activity initiated by");
+    // The scheduler also stops tasks that fail their ELB health checks: those are failures.
+    let scaled_in = (task.stop_code() == Some(&TaskStopCode::ServiceSchedulerInitiated)
+        || reason.starts_with("Scaling activity initiated by"))
+        && !reason.contains("failed ELB health checks");
     (stopped_at.secs() >= since.secs() && !scaled_in).then(|| StoppedTask {
         arn: task.task_arn().unwrap_or_default().to_string(),
         reason: reason.to_string(),
@@ -232,6 +235,36 @@ mod tests {
             classify(&tasks, "web-app", None).stopped,
             None,
             "not looked for without a start time"
+        );
+    }
+
+    #[test]
+    fn a_draining_task_is_not_counted_as_running() {
+        let tasks = [
+            task("a", "service:web-app", "RUNNING")
+                .desired_status("RUNNING")
+                .build(),
+            task("b", "service:web-app", "RUNNING")
+                .desired_status("STOPPED")
+                .build(),
+        ];
+        assert_eq!(classify(&tasks, "web-app", None).running, 1);
+    }
+
+    #[test]
+    fn a_task_stopped_for_failing_health_checks_is_a_failure() {
+        let now = SystemTime::now();
+        let reason = "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/ecs/2)";
+        let tasks = [task("a", "service:web-app", "STOPPED")
+            .stopped_reason(reason)
+            .stop_code(TaskStopCode::ServiceSchedulerInitiated)
+            .stopped_at(at(now + Duration::from_secs(1)))
+            .build()];
+        assert_eq!(
+            classify(&tasks, "web-app", Some(now))
+                .stopped
+                .map(|s| s.reason),
+            Some(reason.to_string())
         );
     }
 

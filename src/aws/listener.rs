@@ -204,6 +204,16 @@ fn with_weights(
 ) -> Result<Vec<Action>> {
     let index = forward_action(actions, lambda_tg, ecs_tg)?;
     let mut updated = actions.to_vec();
+    // Describe* never returns an OIDC client secret, and Modify* accepts it missing only
+    // when told to keep the one it has.
+    for oidc in updated
+        .iter_mut()
+        .filter_map(|a| a.authenticate_oidc_config.as_mut())
+    {
+        if oidc.client_secret.is_none() {
+            oidc.use_existing_client_secret = Some(true);
+        }
+    }
     if let Some(forward) = updated[index].forward_config.as_mut() {
         for tuple in forward.target_groups.iter_mut().flatten() {
             match tuple.target_group_arn.as_deref() {
@@ -307,7 +317,13 @@ pub(crate) mod tests {
             .unwrap();
         tgs[0].weight = Some(0);
         tgs[1].weight = Some(1);
-        assert_eq!(updated, vec![authenticate(), expected]);
+        let mut keeps_secret = authenticate();
+        keeps_secret
+            .authenticate_oidc_config
+            .as_mut()
+            .unwrap()
+            .use_existing_client_secret = Some(true);
+        assert_eq!(updated, vec![keeps_secret, expected]);
         assert_eq!(
             updated[1]
                 .forward_config()

@@ -80,7 +80,16 @@ impl Aws {
 
     /// Builds the clients from the environment's AWS config (`AWS_ENDPOINT_URL` included).
     pub async fn from_env(config: &Config) -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        // A hung call must not eat the Lambda deadline: each attempt and each call is bounded.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .operation_attempt_timeout(std::time::Duration::from_secs(10))
+            .operation_timeout(std::time::Duration::from_secs(30))
+            .build();
+        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
         Self::new(
             config,
             aws_sdk_cloudwatch::Client::new(&shared),
