@@ -30,6 +30,8 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 test: venv lint test-rust test-world infra-check ## The whole test suite: lint, unit, SDK-mock, end-to-end (moto) and infra tests
 
 test-rust: venv ## Rust unit, SDK-mock and end-to-end tests (the end-to-end tests start their own moto worlds)
+	# The plain binary (without dev-dependency features), which `cargo lambda watch` runs in its test.
+	cargo build --bin spillover
 	if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --no-fail-fast; else cargo test --no-fail-fast; fi
 
 test-world: venv ## The local world's own tests (scheduler, timeline, alarm setter)

@@ -98,6 +98,8 @@ fn plan(args: &[&str]) -> Result<i32> {
             desired: config.idle_count,
             running: 0,
             healthy: 0,
+            sticky_secs: 0,
+            alarm_age_secs: None,
         },
     };
     let plan = decide(&trigger, &observed, &config);

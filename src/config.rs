@@ -164,7 +164,10 @@ impl Config {
             ));
         }
         if self.poll.interval.is_zero() || self.poll.max_interval < self.poll.interval {
-            return fail("SPILLOVER_POLL_INTERVAL_MS must be above 0 and at most SPILLOVER_POLL_MAX_INTERVAL_MS".into());
+            return fail(
+                "SPILLOVER_POLL_INTERVAL_MS must be above 0 and at most SPILLOVER_POLL_MAX_INTERVAL_MS"
+                    .into(),
+            );
         }
         if self.poll.budget.is_zero() {
             return fail("SPILLOVER_WAIT_BUDGET_SECS must be above 0".into());

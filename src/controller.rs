@@ -26,19 +26,27 @@ impl Controller {
 
     /// Reads everything the decision needs, in parallel.
     pub async fn observe(&self) -> Result<Observed> {
-        let (alarm, weights, desired, tasks, healthy) = tokio::try_join!(
-            self.aws.alarms.state(),
-            self.aws.listener.weights(),
+        let ((alarm, changed_at), (weights, sticky_secs), desired, tasks, healthy) = tokio::try_join!(
+            self.aws.alarms.read(),
+            self.aws.listener.forward(),
             self.aws.ecs.desired_count(),
             self.aws.ecs.tasks(None),
             self.aws.listener.healthy_targets(),
         )?;
+        let alarm_age_secs = changed_at.map(|t| {
+            SystemTime::now()
+                .duration_since(t)
+                .unwrap_or_default()
+                .as_secs()
+        });
         Ok(Observed {
             alarm,
             weights,
             desired,
             running: tasks.running,
             healthy,
+            sticky_secs,
+            alarm_age_secs,
         })
     }
 

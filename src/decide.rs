@@ -70,6 +70,10 @@ pub struct Plan {
     pub reason: String,
     /// Empty when the world already matches the alarm: a no-op.
     pub steps: Vec<Step>,
+    /// Seconds until the scale-in may run, when sticky sessions still reach ECS; the
+    /// reconcile tick scales in once they have expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_in_after_secs: Option<u64>,
 }
 
 impl Plan {
@@ -80,28 +84,43 @@ impl Plan {
 
 /// Decides what to do. The trigger only explains why we looked; `observed.alarm` decides.
 pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
+    let mut scale_in_after_secs = None;
     let (intent, steps) = match observed.alarm {
         AlarmState::Alarm => (Intent::Spill, spill(observed, config)),
-        AlarmState::Ok => (Intent::Return, return_to_lambda(observed, config)),
+        AlarmState::Ok => {
+            let (steps, wait) = return_to_lambda(observed, config);
+            scale_in_after_secs = wait;
+            (Intent::Return, steps)
+        }
         AlarmState::InsufficientData => (
             Intent::Hold,
             protect(observed, config).into_iter().collect(),
         ),
     };
     let now = format!("alarm is {} now ({})", observed.alarm, trigger.describe());
-    let reason = match (intent, steps.is_empty()) {
-        (Intent::Spill, true) => format!(
+    let reason = match (intent, steps.is_empty(), scale_in_after_secs) {
+        (Intent::Spill, true, _) => format!(
             "{now}; already spilled: {}, desired {}, {} healthy",
             observed.weights, observed.desired, observed.healthy
         ),
-        (Intent::Spill, false) => format!("{now}; spill to ECS"),
-        (Intent::Return, true) => format!(
-            "{now}; already on Lambda: {}, desired {}",
-            observed.weights, observed.desired
+        (Intent::Spill, false, _) => format!("{now}; spill to ECS"),
+        (Intent::Return, empty, Some(secs)) => format!(
+            "{now}; {}; scale-in waits {secs}s more for sticky sessions on ECS to expire",
+            if empty {
+                "already on Lambda"
+            } else {
+                "return to Lambda"
+            }
         ),
-        (Intent::Return, false) => format!("{now}; return to Lambda"),
-        (Intent::Hold, true) => format!("{now}; hold: nothing changes"),
-        (Intent::Hold, false) => format!(
+        (Intent::Return, true, None) => {
+            format!(
+                "{now}; already on Lambda: {}, desired {}",
+                observed.weights, observed.desired
+            )
+        }
+        (Intent::Return, false, None) => format!("{now}; return to Lambda"),
+        (Intent::Hold, true, _) => format!("{now}; hold: nothing changes"),
+        (Intent::Hold, false, _) => format!(
             "{now}; hold, but ECS has weight with {} of {} healthy targets: back to Lambda",
             observed.healthy, config.min_healthy
         ),
@@ -110,6 +129,7 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
         intent,
         reason,
         steps,
+        scale_in_after_secs,
     }
 }
 
@@ -150,7 +170,9 @@ fn spill(observed: &Observed, config: &Config) -> Vec<Step> {
     steps
 }
 
-fn return_to_lambda(observed: &Observed, config: &Config) -> Vec<Step> {
+/// Weights back to Lambda, then scale in, unless sticky sessions may still reach ECS:
+/// then the scale-in is left to a later run, and the seconds to wait are returned.
+fn return_to_lambda(observed: &Observed, config: &Config) -> (Vec<Step>, Option<u64>) {
     let mut steps = Vec::new();
     if observed.weights.ecs > 0 || observed.weights.lambda == 0 {
         steps.push(Step::SetWeights {
@@ -158,13 +180,35 @@ fn return_to_lambda(observed: &Observed, config: &Config) -> Vec<Step> {
             to: Weights::ON_LAMBDA,
         });
     }
-    if observed.desired > config.idle_count {
+    if observed.desired <= config.idle_count {
+        return (steps, None);
+    }
+    let wait = sticky_sessions_left(observed);
+    if wait.is_none() {
         steps.push(Step::ScaleIn {
             from: observed.desired,
             to: config.idle_count,
         });
     }
-    steps
+    (steps, wait)
+}
+
+/// Seconds sticky clients may still be routed to the ECS target group, if any.
+///
+/// With target-group stickiness, ALB keeps a client on the target group it first got for
+/// the stickiness duration, whatever the weights. The weights go back to Lambda right after
+/// the alarm clears, so the time since the alarm's last change stands for the time since
+/// the shift. Without that time, the whole window is taken to be ahead.
+fn sticky_sessions_left(observed: &Observed) -> Option<u64> {
+    let window = u64::from(observed.sticky_secs);
+    if window == 0 {
+        return None;
+    }
+    if observed.weights.ecs > 0 {
+        return Some(window);
+    }
+    let age = observed.alarm_age_secs.unwrap_or(0);
+    (age < window).then(|| window - age)
 }
 
 #[cfg(test)]
@@ -186,6 +230,8 @@ mod tests {
                 desired: 0,
                 running: 0,
                 healthy: 0,
+                sticky_secs: 0,
+                alarm_age_secs: None,
             }
         }
         /// Service scaled out, tasks starting, traffic still on Lambda.
@@ -204,6 +250,7 @@ mod tests {
                 desired: 2,
                 running: 2,
                 healthy: 2,
+                ..Self::idle()
             }
         }
         /// Weights back on Lambda but the service still up: a return interrupted halfway.
@@ -231,6 +278,14 @@ mod tests {
         }
         fn with_desired(self, desired: i32) -> Self {
             Observed { desired, ..self }
+        }
+        /// Target-group stickiness on, with the alarm in its state for `age` seconds.
+        fn with_sticky(self, sticky_secs: u32, alarm_age_secs: Option<u64>) -> Self {
+            Observed {
+                sticky_secs,
+                alarm_age_secs,
+                ..self
+            }
         }
     }
 
@@ -464,6 +519,58 @@ mod tests {
     }
 
     #[test]
+    fn with_sticky_sessions_the_return_shifts_now_and_scales_in_after_they_expire() {
+        let config = test_config();
+        let tick = Trigger::Tick { event_id: None };
+        // The OK event: weights back now, scale-in left for later.
+        let now = decide(
+            &tick,
+            &Observed::spilled().with_alarm(Ok).with_sticky(600, Some(5)),
+            &config,
+        );
+        assert_eq!(
+            now.steps,
+            [SetWeights {
+                from: SPILLED,
+                to: ON_LAMBDA
+            }]
+        );
+        assert_eq!(now.scale_in_after_secs, Some(600));
+        assert!(
+            now.reason
+                .contains("scale-in waits 600s more for sticky sessions"),
+            "{}",
+            now.reason
+        );
+        // A tick inside the window: nothing yet, and it says how long.
+        let early = decide(
+            &tick,
+            &Observed::half_returned().with_sticky(600, Some(200)),
+            &config,
+        );
+        assert!(early.is_noop());
+        assert_eq!(early.scale_in_after_secs, Some(400));
+        // A tick after the window: scale in.
+        let late = decide(
+            &tick,
+            &Observed::half_returned().with_sticky(600, Some(600)),
+            &config,
+        );
+        assert_eq!(late.steps, [ScaleIn { from: 2, to: 0 }]);
+        assert_eq!(late.scale_in_after_secs, None);
+        // Without the alarm's age, the whole window is taken to be ahead.
+        let unknown = decide(
+            &tick,
+            &Observed::half_returned().with_sticky(600, None),
+            &config,
+        );
+        assert_eq!(unknown.scale_in_after_secs, Some(600));
+        // Already idle: nothing to wait for.
+        let idle = decide(&tick, &Observed::idle().with_sticky(600, Some(1)), &config);
+        assert_eq!(idle.scale_in_after_secs, None);
+    }
+
+    #[test]
     fn a_partial_spill_keeps_lambda_weight() {
         let mut config = test_config();
         config.spill_weights = Weights { lambda: 3, ecs: 1 };
@@ -501,10 +608,19 @@ mod tests {
                     );
                     weights = to;
                 }
-                ScaleIn { .. } => assert_eq!(
-                    weights.ecs, 0,
-                    "scale-in while ECS has weight: {observed:?} {plan:?}"
-                ),
+                ScaleIn { .. } => {
+                    assert_eq!(
+                        weights.ecs, 0,
+                        "scale-in while ECS has weight: {observed:?} {plan:?}"
+                    );
+                    let window = u64::from(observed.sticky_secs);
+                    let expired = observed.weights.ecs == 0
+                        && observed.alarm_age_secs.is_some_and(|a| a >= window);
+                    assert!(
+                        window == 0 || expired,
+                        "scale-in while sticky sessions may reach ECS: {observed:?} {plan:?}"
+                    );
+                }
                 ScaleOut { from, to } => assert!(to > from),
             }
         }
@@ -527,22 +643,29 @@ mod tests {
                 for desired in 0..=3 {
                     for running in 0..=3 {
                         for healthy in 0..=3 {
-                            let observed = Observed {
-                                alarm,
-                                weights: Weights { lambda, ecs },
-                                desired,
-                                running,
-                                healthy,
-                            };
-                            let plan = decide(&tick, &observed, &config);
-                            assert_safe(&observed, &plan, config.min_healthy);
-                            checked += 1;
+                            for (sticky_secs, alarm_age_secs) in
+                                [(0, None), (60, None), (60, Some(10)), (60, Some(60))]
+                            {
+                                let weights = Weights { lambda, ecs };
+                                let observed = Observed {
+                                    alarm,
+                                    weights,
+                                    desired,
+                                    running,
+                                    healthy,
+                                    sticky_secs,
+                                    alarm_age_secs,
+                                };
+                                let plan = decide(&tick, &observed, &config);
+                                assert_safe(&observed, &plan, config.min_healthy);
+                                checked += 1;
+                            }
                         }
                     }
                 }
             }
         }
-        assert_eq!(checked, 3 * 6 * 4 * 4 * 4);
+        assert_eq!(checked, 3 * 6 * 4 * 4 * 4 * 4);
     }
 
     #[test]

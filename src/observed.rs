@@ -84,6 +84,14 @@ pub struct Observed {
     pub running: u32,
     /// Healthy targets in the ECS target group.
     pub healthy: u32,
+    /// Target-group stickiness of the forward action in seconds, 0 when off. Sticky clients
+    /// keep going to the ECS target group after its weight drops to 0, for this long.
+    #[serde(default)]
+    pub sticky_secs: u32,
+    /// Seconds since the configured alarms last changed state (the youngest of them), when
+    /// CloudWatch says.
+    #[serde(default)]
+    pub alarm_age_secs: Option<u64>,
 }
 
 impl Observed {

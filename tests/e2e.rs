@@ -14,16 +14,16 @@ fn ecs_weighted(timeline: &[Value]) -> Vec<&Value> {
         .collect()
 }
 
-fn kinds(timeline: &[Value]) -> Vec<String> {
-    timeline
-        .iter()
-        .map(|l| l["kind"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[test]
 fn alarm_then_ok_spills_only_to_healthy_targets_and_returns() {
-    let world = World::start(&["--task-start-delay", "0.5", "--health-delay", "1"]);
+    let world = World::start(&[
+        "--task-start-delay",
+        "0.5",
+        "--health-delay",
+        "1",
+        "--sticky-secs",
+        "2",
+    ]);
     let before = world.snapshot();
     assert_eq!(weights(&before), (1, 0));
 
@@ -42,15 +42,27 @@ fn alarm_then_ok_spills_only_to_healthy_targets_and_returns() {
         "the rule was not touched"
     );
 
+    // OK: weights back at once; the scale-in waits for sticky sessions on ECS to expire.
     let back = world.replay("ok-metric.json").expect_ok().summary();
     assert_eq!(back["outcome"], "done");
+    assert_eq!(back["plan"]["scale_in_after_secs"], 2);
+    let sticky_window = world.snapshot();
+    assert_eq!(
+        (weights(&sticky_window), sticky_window["desired"].as_i64()),
+        ((1, 0), Some(2))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    let tick = world
+        .spillover(&["replay", &event("scheduled-tick.json")], &[])
+        .expect_ok()
+        .summary();
+    assert_eq!(tick["plan"]["steps"][0]["step"], "scale_in");
     let after_return = world.snapshot();
     assert_eq!(weights(&after_return), (1, 0));
     assert_eq!(after_return["desired"], 0);
     assert_eq!(stickiness(&after_return), stickiness(&before));
 
-    // The scheduler's own record: weight went to ECS only once targets were healthy, and
-    // the service was scaled in only after the weight left ECS.
+    // The world's own record. Every line that shows ECS weighted shows healthy targets.
     let timeline = world.timeline();
     let weighted = ecs_weighted(&timeline);
     assert!(!weighted.is_empty(), "ECS never got weight: {timeline:#?}");
@@ -60,30 +72,46 @@ fn alarm_then_ok_spills_only_to_healthy_targets_and_returns() {
             "ECS weight without healthy targets: {line}"
         );
     }
-    let kinds = kinds(&timeline);
-    let first = |kind: &str| {
-        kinds
-            .iter()
-            .position(|k| k == kind)
-            .unwrap_or_else(|| panic!("no {kind} in {kinds:?}"))
-    };
-    let last = |kind: &str| kinds.iter().rposition(|k| k == kind).unwrap();
-    assert!(
-        first("target_registered") < first("weights_changed"),
-        "{kinds:?}"
-    );
-    assert!(
-        last("weights_changed") <= last("desired_changed"),
-        "{kinds:?}"
-    );
-    let scale_in = timeline
+    // And the writes in the order moto applied them: scale out, targets registered (the
+    // health checks passing), shift; then shift back, and only then scale in.
+    let writes = world.api_writes();
+    let order: Vec<String> = writes
         .iter()
-        .rev()
-        .find(|l| l["kind"] == "desired_changed")
-        .unwrap();
+        .map(|w| match w["desired"].as_i64() {
+            Some(d) => format!("{}({d})", w["api"].as_str().unwrap()),
+            None => w["api"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    let at = |what: &str| {
+        order
+            .iter()
+            .position(|o| o == what)
+            .unwrap_or_else(|| panic!("no {what} in {order:?}"))
+    };
+    let last = |what: &str| {
+        order
+            .iter()
+            .rposition(|o| o == what)
+            .unwrap_or_else(|| panic!("no {what} in {order:?}"))
+    };
+    let scale_out = at("UpdateService(2)");
+    let registered = scale_out
+        + order[scale_out..]
+            .iter()
+            .position(|o| o == "RegisterTargets")
+            .expect("targets registered");
+    assert!(
+        registered < at("ModifyListener"),
+        "shifted before a target was healthy: {order:?}"
+    );
+    assert!(
+        last("ModifyListener") < last("UpdateService(0)"),
+        "scaled in before shifting back: {order:?}"
+    );
     assert_eq!(
-        scale_in["ecs_weight"], 0,
-        "scaled in while ECS had weight: {scale_in}"
+        order.iter().filter(|o| *o == "ModifyListener").count(),
+        2,
+        "{order:?}"
     );
 }
 
@@ -190,12 +218,16 @@ fn a_duplicate_alarm_converges_without_a_second_transition() {
         (weights(&snapshot), snapshot["desired"].as_i64()),
         ((0, 1), Some(2))
     );
-    let shifts = world
-        .timeline()
+    let writes = world.api_writes();
+    let shifts = writes
         .iter()
-        .filter(|l| l["kind"] == "weights_changed")
+        .filter(|w| w["api"] == "ModifyListener")
         .count();
-    assert_eq!(shifts, 1);
+    let scale_outs = writes
+        .iter()
+        .filter(|w| w["api"] == "UpdateService")
+        .count();
+    assert_eq!((shifts, scale_outs), (1, 1), "{writes:?}");
 }
 
 #[test]
@@ -220,7 +252,14 @@ fn ok_arriving_before_the_alarms_retry_leaves_everything_on_lambda() {
 
 #[test]
 fn alarm_ok_alarm_in_quick_succession_ends_spilled() {
-    let world = World::start(&["--task-start-delay", "0.2", "--health-delay", "0.3"]);
+    let world = World::start(&[
+        "--task-start-delay",
+        "0.2",
+        "--health-delay",
+        "0.3",
+        "--sticky-secs",
+        "0",
+    ]);
     let snapshot = replay_all(
         &world,
         &["alarm-metric.json", "ok-metric.json", "alarm-metric.json"],

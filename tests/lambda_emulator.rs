@@ -29,6 +29,16 @@ struct Emulator {
 
 impl Emulator {
     fn start(world: &World) -> Emulator {
+        // `cargo lambda watch` runs `cargo run --bin spillover`: build that binary first, so
+        // the first invocation does not wait for a build (`make test` has built it already).
+        let build = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--bin", "spillover"])
+            .current_dir(ROOT)
+            .status();
+        assert!(
+            build.expect("run cargo build").success(),
+            "cargo build --bin spillover failed"
+        );
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -120,7 +130,14 @@ impl Drop for Emulator {
 
 #[test]
 fn alarm_and_ok_through_the_lambda_runtime_emulator() {
-    let world = World::start(&["--task-start-delay", "0.3", "--health-delay", "0.5"]);
+    let world = World::start(&[
+        "--task-start-delay",
+        "0.3",
+        "--health-delay",
+        "0.5",
+        "--sticky-secs",
+        "0",
+    ]);
     let emulator = Emulator::start(&world);
     let watch_log = || std::fs::read_to_string(world.dir.join("watch.log")).unwrap_or_default();
 

@@ -56,6 +56,10 @@ struct World {
     /// Someone else gives ECS this weight on the listener's Nth read.
     ecs_weight_on_read: Option<(u32, i32)>,
     listener_reads: u32,
+    /// Target-group stickiness (3600 s) on the forward action.
+    sticky: bool,
+    /// How long ago the alarm last changed state.
+    alarm_changed_secs_ago: u64,
     /// Every write, in order.
     writes: Vec<String>,
 }
@@ -74,6 +78,8 @@ impl World {
             alarm_clears_after_checks: None,
             ecs_weight_on_read: None,
             listener_reads: 0,
+            sticky: true,
+            alarm_changed_secs_ago: 7200,
             writes: Vec::new(),
         }
     }
@@ -111,7 +117,7 @@ impl World {
             .target_groups(tuple(ECS_TG, self.weights.1))
             .target_group_stickiness_config(
                 TargetGroupStickinessConfig::builder()
-                    .enabled(true)
+                    .enabled(self.sticky)
                     .duration_seconds(3600)
                     .build(),
             );
@@ -133,7 +139,7 @@ impl World {
             .expect("stickiness kept");
         assert_eq!(
             (stickiness.enabled(), stickiness.duration_seconds()),
-            (Some(true), Some(3600))
+            (Some(self.sticky), Some(3600))
         );
         let weight = |arn: &str| {
             forward
@@ -180,9 +186,15 @@ impl Fake {
         let w = world.clone();
         let describe_alarms = mock!(aws_sdk_cloudwatch::Client::describe_alarms)
             .then_compute_output(move |_| {
+                let w = w.lock().unwrap();
+                let changed =
+                    SystemTime::now() - std::time::Duration::from_secs(w.alarm_changed_secs_ago);
                 let alarm = MetricAlarm::builder()
                     .alarm_name(ALARM)
-                    .state_value(w.lock().unwrap().alarm.clone())
+                    .state_value(w.alarm.clone())
+                    .state_transitioned_timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                        changed,
+                    ))
                     .build();
                 DescribeAlarmsOutput::builder().metric_alarms(alarm).build()
             });
@@ -452,7 +464,10 @@ async fn weights_already_in_place_are_not_written_again() {
 
 #[tokio::test]
 async fn return_shifts_back_before_scaling_in() {
-    let fake = Fake::new(World::spilled().with_alarm(StateValue::Ok));
+    let fake = Fake::new(World {
+        sticky: false,
+        ..World::spilled().with_alarm(StateValue::Ok)
+    });
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(fake.writes(), ["weights lambda=1 ecs=0", "desired=0"]);
@@ -703,4 +718,26 @@ async fn no_scale_in_when_someone_gave_ecs_weight_after_we_looked() {
         summary.error
     );
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[tokio::test]
+async fn with_stickiness_the_scale_in_waits_until_sticky_sessions_expire() {
+    // The OK event, seconds after the alarm cleared: weights back, no scale-in yet.
+    let fake = Fake::new(World {
+        alarm_changed_secs_ago: 5,
+        ..World::spilled().with_alarm(StateValue::Ok)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["weights lambda=1 ecs=0"]);
+    assert_eq!(
+        summary.plan.as_ref().unwrap().scale_in_after_secs,
+        Some(3600)
+    );
+
+    // A reconcile tick after the stickiness duration: the scale-in.
+    fake.world.lock().unwrap().alarm_changed_secs_ago = 3601;
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["weights lambda=1 ecs=0", "desired=0"]);
 }

@@ -45,7 +45,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "== starting the local AWS world in $dir"
-"$PY" "$WORLD" serve --dir "$dir" --task-start-delay 2 --health-delay 3 --lifetime 600 \
+STICKY_SECS=5
+"$PY" "$WORLD" serve --dir "$dir" --task-start-delay 2 --health-delay 3 --sticky-secs "$STICKY_SECS" --lifetime 600 \
   >"$dir/world.log" 2>&1 &
 world_pid=$!
 "$PY" "$WORLD" wait --dir "$dir" --timeout 60 >/dev/null
@@ -76,6 +77,9 @@ def step(a):
     return f"{a['step']}{change} ({a['duration_ms']} ms{checks}, {a['result']})"
 steps = ", ".join(step(a) for a in s["actions"]) or "nothing to do"
 error = f"; error: {s['error']}" if s.get("error") else ""
+wait = (s.get("plan") or {}).get("scale_in_after_secs")
+if wait:
+    steps += f"; scale-in deferred {wait}s for sticky sessions"
 print(f"   summary: {s['outcome']}: {steps}; {s['durations_ms']['total']} ms, "
       f"{s['aws_calls']['reads']} reads, {s['aws_calls']['writes']} writes{error}")
 EOF
@@ -94,12 +98,16 @@ echo "== alarm goes back to OK"
 "$PY" "$WORLD" alarm --dir "$dir" --event "$EVENTS/ok-metric.json"
 replay ok-metric.json
 
+echo "== sticky sessions (${STICKY_SECS}s) may still reach ECS: the reconcile tick scales in once they expire"
+sleep "$((STICKY_SECS + 1))"
+replay scheduled-tick.json
+
 sleep 0.5  # let the world record the last changes
 echo "== timeline of the world"
 "$PY" "$WORLD" timeline --dir "$dir"
 
 "$PY" "$WORLD" snapshot --dir "$dir" >"$dir/snapshot.json"
-if "$PY" - "$dir/snapshot.json" "$dir/timeline.jsonl" <<'EOF'
+if "$PY" - "$dir/snapshot.json" "$dir/timeline.jsonl" "$STICKY_SECS" <<'EOF'
 import json, sys
 snap = json.load(open(sys.argv[1]))
 lines = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
@@ -118,7 +126,7 @@ if early:
     problems.append("the service was scaled in while the ECS weight was still > 0")
 sticky = snap["listener_default_actions"][0].get("ForwardConfig", {}).get(
     "TargetGroupStickinessConfig")
-if sticky != {"Enabled": True, "DurationSeconds": 3600}:
+if sticky != {"Enabled": True, "DurationSeconds": int(sys.argv[3])}:
     problems.append(f"the listener's stickiness was not kept: {sticky}")
 for p in problems:
     print(f"  - {p}")

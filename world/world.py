@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -47,6 +48,7 @@ ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 
 WORLD_JSON = "world.json"
 TIMELINE = "timeline.jsonl"
+API_LOG = "api.jsonl"
 
 log = logging.getLogger("world")
 
@@ -72,6 +74,36 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# The AWS writes moto receives, one JSON line each, in the order moto applies them: the
+# exact order of writes, which polling the state cannot give (two writes between two
+# looks would seem simultaneous). `serve` sets the path.
+_API_LOG: Path | None = None
+_API_LOG_LOCK = threading.Lock()
+_API_SEQ = 0
+
+
+def _record_api_write(api: str, detail: dict[str, Any]) -> None:
+    global _API_SEQ
+    if _API_LOG is None:
+        return
+    with _API_LOG_LOCK:
+        _API_SEQ += 1
+        line = {"seq": _API_SEQ, "t": round(time.time(), 3), "api": api, **detail}
+        with _API_LOG.open("a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def _recording(method: Any, api: str, detail: Any) -> Any:
+    """Wraps a moto backend method so that each successful call is recorded."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        _record_api_write(api, detail(result))
+        return result
+
+    return wrapper
+
+
 def apply_moto_patches() -> None:
     """Small runtime patches to moto 5.2.5's ECS so it answers like AWS.
 
@@ -93,6 +125,9 @@ def apply_moto_patches() -> None:
        honours serviceName; moto returns every task and ignores serviceName.
     4. StopTask sets stoppedAt and stopCode (UserInitiated unless the
        scheduler stops the task) and the containers' lastStatus.
+    6. UpdateService, ModifyListener, ModifyRule, RegisterTargets and
+       DeregisterTargets are recorded in DIR/api.jsonl as moto applies them:
+       the exact order of writes, for the end-to-end tests.
     5. A task's ENI gets a free private IP inside its subnet (moto picks any
        random 10.x.y.z, which AWS would refuse to register in an IP target
        group of this VPC). The world's tasks always land in the first subnet.
@@ -209,6 +244,17 @@ def apply_moto_patches() -> None:
         raise RuntimeError("no free IP left in 10.0.1.0/24")
 
     ecs_models.random_private_ip = subnet_ip
+    # 6. Record the writes the end-to-end tests order-check (see _API_LOG).
+    from moto.elbv2 import models as elb_models
+
+    Elb = elb_models.ELBv2Backend
+    Backend.update_service = _recording(
+        Backend.update_service, "UpdateService", lambda svc: {"desired": svc.desired_count})
+    Elb.modify_listener = _recording(Elb.modify_listener, "ModifyListener", lambda _: {})
+    Elb.modify_rule = _recording(Elb.modify_rule, "ModifyRule", lambda _: {})
+    Elb.register_targets = _recording(Elb.register_targets, "RegisterTargets", lambda _: {})
+    Elb.deregister_targets = _recording(Elb.deregister_targets, "DeregisterTargets", lambda _: {})
+
     Backend._spillover_world_patched = True
 
 
@@ -345,6 +391,9 @@ class World:
         self.task_start_delay = args.task_start_delay
         self.health_delay = args.health_delay
         self.fail_start = args.fail_start
+        # Taken before seeding: a parent that dies while the world starts is noticed too.
+        self.parent = os.getppid()
+        self.sticky_secs = args.sticky_secs
         self.lifetime = args.lifetime
         self.tick = args.tick
         self.stop_reason: str | None = None
@@ -361,6 +410,8 @@ class World:
         self.last_default_shape = ""
         self.last_rule_shape = ""
         self.timeline = self.dir / TIMELINE
+        global _API_LOG
+        _API_LOG = self.dir / API_LOG
         self.error_seen: str | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -460,7 +511,10 @@ class World:
                         {"TargetGroupArn": lambda_tg, "Weight": 1},
                         {"TargetGroupArn": ecs_tg, "Weight": 0},
                     ],
-                    "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 3600},
+                    "TargetGroupStickinessConfig": (
+                        {"Enabled": True, "DurationSeconds": self.sticky_secs}
+                        if self.sticky_secs > 0 else {"Enabled": False}
+                    ),
                 },
             }]
 
@@ -563,6 +617,7 @@ class World:
                 "task_start_delay": self.task_start_delay,
                 "health_delay": self.health_delay,
                 "fail_start": self.fail_start,
+                "sticky_secs": self.sticky_secs,
                 "lifetime": self.lifetime,
                 "tick": self.tick,
             },
@@ -793,13 +848,12 @@ class World:
                     task=arn, reason=reason)
 
     def run(self) -> None:
-        parent = os.getppid()
         deadline = time.monotonic() + self.lifetime
         while self.stop_reason is None:
             if time.monotonic() >= deadline:
                 self.stop_reason = f"lifetime of {self.lifetime:g}s elapsed"
                 break
-            if os.getppid() != parent:
+            if os.getppid() != self.parent:
                 self.stop_reason = "parent process exited"
                 break
             try:
@@ -815,7 +869,7 @@ class World:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    for name in ("task_start_delay", "health_delay", "lifetime", "tick"):
+    for name in ("task_start_delay", "health_delay", "sticky_secs", "lifetime", "tick"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative")
     if args.tick == 0 or args.tick > 5:
@@ -1017,6 +1071,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds from RUNNING to a healthy target (default 1.0)")
     p.add_argument("--fail-start", metavar="REASON",
                    help="tasks never start: each is stopped with this stoppedReason")
+    p.add_argument("--sticky-secs", type=int, default=3600, metavar="SECS",
+                   help="target-group stickiness of the weighted forward actions, 0 for none "
+                        "(default 3600)")
     p.add_argument("--lifetime", type=float, default=600.0, metavar="SECS",
                    help="exit by itself after this many seconds (default 600)")
     p.add_argument("--tick", type=float, default=0.1, metavar="SECS",

@@ -1,7 +1,9 @@
 //! CloudWatch: the configured alarms' current state.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 
 use super::Calls;
@@ -12,6 +14,14 @@ pub struct Alarms {
     client: aws_sdk_cloudwatch::Client,
     names: Vec<String>,
     calls: Arc<Calls>,
+}
+
+/// One alarm as CloudWatch describes it.
+struct Found {
+    name: String,
+    state: Option<StateValue>,
+    /// When its state last changed (or, where CloudWatch does not say, was last updated).
+    changed_at: Option<DateTime>,
 }
 
 impl Alarms {
@@ -25,7 +35,34 @@ impl Alarms {
 
     /// The combined state of every configured alarm, metric or composite.
     pub async fn state(&self) -> Result<AlarmState> {
-        let mut found: Vec<(String, Option<StateValue>)> = Vec::new();
+        Ok(self.read().await?.0)
+    }
+
+    /// The combined state, and when the most recent of the alarms changed state.
+    pub async fn read(&self) -> Result<(AlarmState, Option<SystemTime>)> {
+        let found = self.describe().await?;
+        let mut states = Vec::with_capacity(self.names.len());
+        let mut latest: Option<SystemTime> = None;
+        for name in &self.names {
+            let alarm = found.iter().find(|a| &a.name == name).ok_or_else(|| {
+                Error::Topology(format!(
+                    "alarm {name:?} from SPILLOVER_ALARM_NAMES does not exist in CloudWatch"
+                ))
+            })?;
+            states.push(match alarm.state {
+                Some(StateValue::Alarm) => AlarmState::Alarm,
+                Some(StateValue::Ok) => AlarmState::Ok,
+                _ => AlarmState::InsufficientData,
+            });
+            let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
+            latest = latest.max(changed_at);
+        }
+        let state = AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData);
+        Ok((state, latest))
+    }
+
+    async fn describe(&self) -> Result<Vec<Found>> {
+        let mut found = Vec::new();
         let mut next = None;
         loop {
             self.calls.read();
@@ -39,40 +76,30 @@ impl Alarms {
                 .send()
                 .await
                 .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
-            let metric = out
-                .metric_alarms()
-                .iter()
-                .map(|a| (a.alarm_name(), a.state_value()));
-            let composite = out
-                .composite_alarms()
-                .iter()
-                .map(|a| (a.alarm_name(), a.state_value()));
-            found.extend(
-                metric
-                    .chain(composite)
-                    .map(|(name, state)| (name.unwrap_or_default().to_string(), state.cloned())),
-            );
+            found.extend(out.metric_alarms().iter().map(|a| {
+                Found {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    state: a.state_value().cloned(),
+                    changed_at: a
+                        .state_transitioned_timestamp()
+                        .or(a.state_updated_timestamp())
+                        .copied(),
+                }
+            }));
+            found.extend(out.composite_alarms().iter().map(|a| {
+                Found {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    state: a.state_value().cloned(),
+                    changed_at: a
+                        .state_transitioned_timestamp()
+                        .or(a.state_updated_timestamp())
+                        .copied(),
+                }
+            }));
             next = out.next_token().map(String::from);
             if next.is_none() {
-                break;
+                return Ok(found);
             }
         }
-        let mut states = Vec::with_capacity(self.names.len());
-        for name in &self.names {
-            let state = found
-                .iter()
-                .find(|(found_name, _)| found_name == name)
-                .ok_or_else(|| {
-                    Error::Topology(format!(
-                        "alarm {name:?} from SPILLOVER_ALARM_NAMES does not exist in CloudWatch"
-                    ))
-                })?;
-            states.push(match &state.1 {
-                Some(StateValue::Alarm) => AlarmState::Alarm,
-                Some(StateValue::Ok) => AlarmState::Ok,
-                _ => AlarmState::InsufficientData,
-            });
-        }
-        Ok(AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData))
     }
 }

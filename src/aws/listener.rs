@@ -39,7 +39,17 @@ impl Listener {
     }
 
     pub async fn weights(&self) -> Result<Weights> {
-        find_weights(&self.actions().await?, &self.lambda_tg, &self.ecs_tg)
+        Ok(self.forward().await?.0)
+    }
+
+    /// The two weights and the forward action's stickiness in seconds (0 when off).
+    pub async fn forward(&self) -> Result<(Weights, u32)> {
+        let actions = self.actions().await?;
+        let weights = find_weights(&actions, &self.lambda_tg, &self.ecs_tg)?;
+        Ok((
+            weights,
+            sticky_secs(&actions[forward_action(&actions, &self.lambda_tg, &self.ecs_tg)?]),
+        ))
     }
 
     /// Writes `to`, then reads the weights back and fails if they differ. Writes nothing
@@ -157,7 +167,10 @@ fn forward_action(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<u
         })
     };
     let Some(&first) = forwards.first() else {
-        return Err(Error::Topology("no forward action found; spillover needs a weighted forward action listing both target groups".into()));
+        return Err(Error::Topology(
+            "no forward action found; spillover needs a weighted forward action listing both target groups"
+                .into(),
+        ));
     };
     forwards
         .iter()
@@ -193,6 +206,16 @@ fn find_weights(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<Wei
         lambda: weight_of(lambda_tg),
         ecs: weight_of(ecs_tg),
     })
+}
+
+/// How long target-group stickiness keeps a client on the target group it first got.
+fn sticky_secs(action: &Action) -> u32 {
+    action
+        .forward_config()
+        .and_then(|f| f.target_group_stickiness_config())
+        .filter(|s| s.enabled() == Some(true))
+        .and_then(|s| s.duration_seconds())
+        .map_or(0, |d| d.max(0) as u32)
 }
 
 /// The same actions with only the two weights changed.
@@ -334,6 +357,22 @@ pub(crate) mod tests {
                 .unwrap()
                 .target_group_stickiness_config(),
         );
+    }
+
+    #[test]
+    fn stickiness_counts_only_when_enabled() {
+        assert_eq!(sticky_secs(&forward(1, 0)), 3600);
+        let mut off = forward(1, 0);
+        let config = off
+            .forward_config
+            .as_mut()
+            .unwrap()
+            .target_group_stickiness_config
+            .as_mut()
+            .unwrap();
+        config.enabled = Some(false);
+        assert_eq!(sticky_secs(&off), 0);
+        assert_eq!(sticky_secs(&authenticate()), 0);
     }
 
     #[test]

@@ -130,6 +130,15 @@ impl World {
             .collect()
     }
 
+    /// The AWS writes moto applied, in order (`api.jsonl`): `{"seq", "t", "api", ...}`.
+    pub fn api_writes(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("api.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("api line is JSON"))
+            .collect()
+    }
+
     /// Runs the spillover binary against this world.
     pub fn spillover(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_spillover"))
