@@ -72,6 +72,13 @@ impl Controller {
 
     /// Runs the loop once. Never panics on AWS trouble: failures end up in the summary.
     pub async fn run(&self, trigger: Trigger, deadline: Instant, dry_run: bool) -> Summary {
+        // Boxed: the loop's state machine is deep, and callers (the Lambda runtime, the
+        // CLI) nest it further; on the heap it neither grows their futures nor trips the
+        // compiler's layout depth limit.
+        Box::pin(self.run_once(trigger, deadline, dry_run)).await
+    }
+
+    async fn run_once(&self, trigger: Trigger, deadline: Instant, dry_run: bool) -> Summary {
         let started = Instant::now();
         let started_wall = SystemTime::now();
         let calls_before = self.aws.calls.count();
