@@ -40,13 +40,6 @@ pub enum Step {
     ScaleIn { from: i32, to: i32 },
 }
 
-impl Step {
-    /// Whether the step writes to AWS.
-    pub fn writes(&self) -> bool {
-        !matches!(self, Step::WaitUntilReady { .. })
-    }
-}
-
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
