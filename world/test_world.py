@@ -189,6 +189,8 @@ def test_scale_out_then_in(tmp_path: Path) -> None:
 
         until("2 RUNNING tasks", lambda: sum(t["lastStatus"] == "RUNNING" for t in w.tasks()) == 2)
         until("2 healthy targets", lambda: w.healthy() == 2)
+        # the world writes its line just after it registers a target: wait for both
+        until("2 registrations recorded", lambda: w.kinds().count("target_registered") == 2)
         tasks = w.tasks()
         assert len(tasks) == 2
         for t in tasks:
@@ -255,8 +257,9 @@ def test_fail_start(tmp_path: Path) -> None:
         kinds = w.kinds()
         assert "task_running" not in kinds and "target_registered" not in kinds
         assert w.healthy() == 0
-        stops = [x for x in w.timeline() if x["kind"] == "task_stopped"]
-        assert stops and stops[0]["reason"] == PULL_ERROR
+        stops = until("the stop recorded",
+                      lambda: [x for x in w.timeline() if x["kind"] == "task_stopped"])
+        assert stops[0]["reason"] == PULL_ERROR
 
 
 def test_alarm_cli_and_changes_by_others(tmp_path: Path) -> None:
