@@ -9,7 +9,7 @@ use crate::aws::Aws;
 use crate::config::Config;
 use crate::decide::{Step, decide};
 use crate::error::{Error, Result};
-use crate::observed::{AlarmState, Observed};
+use crate::observed::{AlarmState, Observed, is_ready};
 use crate::poller::{Backoff, Check, PollStats, poll_until};
 use crate::report::{ActionRecord, Outcome, Summary};
 use crate::trigger::Trigger;
@@ -237,7 +237,7 @@ impl Controller {
                         reason: stopped.reason,
                     });
                 }
-                Ok(if tasks.running >= min && healthy >= min {
+                Ok(if is_ready(tasks.running, healthy, min) {
                     Check::Ready(())
                 } else {
                     Check::NotYet(format!(

@@ -97,8 +97,14 @@ pub struct Observed {
 impl Observed {
     /// Enough running tasks and healthy targets to take traffic.
     pub fn is_ready(&self, min_healthy: u32) -> bool {
-        self.running >= min_healthy && self.healthy >= min_healthy
+        is_ready(self.running, self.healthy, min_healthy)
     }
+}
+
+/// The one readiness rule, for the decision and for the poller: enough tasks running and
+/// enough targets passing their health checks.
+pub fn is_ready(running: u32, healthy: u32, min_healthy: u32) -> bool {
+    running >= min_healthy && healthy >= min_healthy
 }
 
 /// A task that stopped, and why.

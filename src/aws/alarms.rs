@@ -24,6 +24,21 @@ struct Found {
     changed_at: Option<DateTime>,
 }
 
+impl Found {
+    fn new(
+        name: Option<&str>,
+        state: Option<&StateValue>,
+        transitioned: Option<&DateTime>,
+        updated: Option<&DateTime>,
+    ) -> Self {
+        Found {
+            name: name.unwrap_or_default().to_string(),
+            state: state.cloned(),
+            changed_at: transitioned.or(updated).copied(),
+        }
+    }
+}
+
 impl Alarms {
     pub fn new(client: aws_sdk_cloudwatch::Client, names: Vec<String>, calls: Arc<Calls>) -> Self {
         Alarms {
@@ -76,26 +91,23 @@ impl Alarms {
                 .send()
                 .await
                 .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
-            found.extend(out.metric_alarms().iter().map(|a| {
-                Found {
-                    name: a.alarm_name().unwrap_or_default().to_string(),
-                    state: a.state_value().cloned(),
-                    changed_at: a
-                        .state_transitioned_timestamp()
-                        .or(a.state_updated_timestamp())
-                        .copied(),
-                }
-            }));
-            found.extend(out.composite_alarms().iter().map(|a| {
-                Found {
-                    name: a.alarm_name().unwrap_or_default().to_string(),
-                    state: a.state_value().cloned(),
-                    changed_at: a
-                        .state_transitioned_timestamp()
-                        .or(a.state_updated_timestamp())
-                        .copied(),
-                }
-            }));
+            let metric = out.metric_alarms().iter().map(|a| {
+                Found::new(
+                    a.alarm_name(),
+                    a.state_value(),
+                    a.state_transitioned_timestamp(),
+                    a.state_updated_timestamp(),
+                )
+            });
+            let composite = out.composite_alarms().iter().map(|a| {
+                Found::new(
+                    a.alarm_name(),
+                    a.state_value(),
+                    a.state_transitioned_timestamp(),
+                    a.state_updated_timestamp(),
+                )
+            });
+            found.extend(metric.chain(composite));
             next = out.next_token().map(String::from);
             if next.is_none() {
                 return Ok(found);

@@ -45,10 +45,10 @@ impl Listener {
     /// The two weights and the forward action's stickiness in seconds (0 when off).
     pub async fn forward(&self) -> Result<(Weights, u32)> {
         let actions = self.actions().await?;
-        let weights = find_weights(&actions, &self.lambda_tg, &self.ecs_tg)?;
+        let action = &actions[forward_action(&actions, &self.lambda_tg, &self.ecs_tg)?];
         Ok((
-            weights,
-            sticky_secs(&actions[forward_action(&actions, &self.lambda_tg, &self.ecs_tg)?]),
+            weights_of(action, &self.lambda_tg, &self.ecs_tg),
+            sticky_secs(action),
         ))
     }
 
@@ -190,7 +190,15 @@ fn forward_action(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<u
 }
 
 fn find_weights(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<Weights> {
-    let action = &actions[forward_action(actions, lambda_tg, ecs_tg)?];
+    Ok(weights_of(
+        &actions[forward_action(actions, lambda_tg, ecs_tg)?],
+        lambda_tg,
+        ecs_tg,
+    ))
+}
+
+/// The two weights of a forward action that lists both target groups.
+fn weights_of(action: &Action, lambda_tg: &str, ecs_tg: &str) -> Weights {
     let weight_of = |tg: &str| {
         action
             .forward_config()
@@ -202,10 +210,10 @@ fn find_weights(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<Wei
             .and_then(|t| t.weight())
             .unwrap_or(DEFAULT_WEIGHT)
     };
-    Ok(Weights {
+    Weights {
         lambda: weight_of(lambda_tg),
         ecs: weight_of(ecs_tg),
-    })
+    }
 }
 
 /// How long target-group stickiness keeps a client on the target group it first got.
