@@ -60,7 +60,7 @@ demo: venv ## Spill and return against a local moto world, with a timeline
 
 world: venv ## Run a local AWS world in the foreground (state in .world/; Ctrl-C stops it)
 	rm -rf .world && mkdir -p .world
-	$(PY) world/world.py serve --dir .world --task-start-delay 2 --health-delay 3
+	$(PY) -m world serve --dir .world --task-start-delay 2 --health-delay 3
 
 replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (the `make world` world, else real AWS)
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json" >&2; exit 2; }

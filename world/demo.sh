@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SPILLOVER_BIN="${SPILLOVER_BIN:-target/debug/spillover}"
 PY="${PY:-.venv/bin/python}"
-WORLD="$ROOT/world/world.py"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 EVENTS="$ROOT/events"
 REPLAY_TIMEOUT="${REPLAY_TIMEOUT:-180}"
 
@@ -46,10 +46,10 @@ trap 'exit 143' TERM
 
 echo "== starting the local AWS world in $dir"
 STICKY_SECS=5
-"$PY" "$WORLD" serve --dir "$dir" --task-start-delay 2 --health-delay 3 --sticky-secs "$STICKY_SECS" --lifetime 600 \
+"$PY" -m world serve --dir "$dir" --task-start-delay 2 --health-delay 3 --sticky-secs "$STICKY_SECS" --lifetime 600 \
   >"$dir/world.log" 2>&1 &
 world_pid=$!
-"$PY" "$WORLD" wait --dir "$dir" --timeout 60 >/dev/null
+"$PY" -m world wait --dir "$dir" --timeout 60 >/dev/null
 
 # The environment spillover needs, from world.json.
 eval "$("$PY" - "$dir/world.json" <<'EOF'
@@ -84,18 +84,18 @@ print(f"   summary: {s['outcome']}: {steps}; {s['durations_ms']['total']} ms, "
       f"{s['aws_calls']['reads']} reads, {s['aws_calls']['writes']} writes{error}")
 EOF
   if [ "$rc" -ne 0 ]; then
-    "$PY" "$WORLD" timeline --dir "$dir" || true
+    "$PY" -m world timeline --dir "$dir" || true
     echo "FAIL: spillover replay events/$event exited with status $rc"
     exit 1
   fi
 }
 
 echo "== alarm goes to ALARM"
-"$PY" "$WORLD" alarm --dir "$dir" --event "$EVENTS/alarm-metric.json"
+"$PY" -m world alarm --dir "$dir" --event "$EVENTS/alarm-metric.json"
 replay alarm-metric.json
 
 echo "== alarm goes back to OK"
-"$PY" "$WORLD" alarm --dir "$dir" --event "$EVENTS/ok-metric.json"
+"$PY" -m world alarm --dir "$dir" --event "$EVENTS/ok-metric.json"
 replay ok-metric.json
 
 echo "== sticky sessions (${STICKY_SECS}s) may still reach ECS: the reconcile tick scales in once they expire"
@@ -104,9 +104,9 @@ replay scheduled-tick.json
 
 sleep 0.5  # let the world record the last changes
 echo "== timeline of the world"
-"$PY" "$WORLD" timeline --dir "$dir"
+"$PY" -m world timeline --dir "$dir"
 
-"$PY" "$WORLD" snapshot --dir "$dir" >"$dir/snapshot.json"
+"$PY" -m world snapshot --dir "$dir" >"$dir/snapshot.json"
 if "$PY" - "$dir/snapshot.json" "$dir/timeline.jsonl" "$STICKY_SECS" <<'EOF'
 import json, sys
 snap = json.load(open(sys.argv[1]))

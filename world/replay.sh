@@ -21,7 +21,7 @@ PYEOF
 )"
   export SPILLOVER_POLL_INTERVAL_MS="${SPILLOVER_POLL_INTERVAL_MS:-500}"
   for event in "$@"; do
-    "$PY" "$ROOT/world/world.py" alarm --dir "$WORLD_DIR" --event "$event"
+    PYTHONPATH="$ROOT" "$PY" -m world alarm --dir "$WORLD_DIR" --event "$event"
   done
 elif [ -z "${AWS_ENDPOINT_URL:-}" ]; then
   echo "replay: no local world (.world/world.json) and no AWS_ENDPOINT_URL: replaying against real AWS" >&2

@@ -1,4 +1,4 @@
-//! A local AWS world for end-to-end tests: `world/world.py serve` runs moto on 127.0.0.1,
+//! A local AWS world for end-to-end tests: `python -m world serve` runs moto on 127.0.0.1,
 //! seeds the topology and plays the ECS scheduler. Each test starts its own and the
 //! world is killed when the handle drops, whatever the test's outcome.
 
@@ -51,16 +51,16 @@ impl World {
         std::fs::create_dir_all(&dir).unwrap();
         let log = std::fs::File::create(dir.join("world.log")).unwrap();
         let child = Command::new(python())
-            .arg(format!("{ROOT}/world/world.py"))
-            .args(["serve", "--dir"])
+            .args(["-m", "world", "serve", "--dir"])
             .arg(&dir)
             .args(["--lifetime", "300", "--tick", "0.1"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
+            .env("PYTHONPATH", ROOT)
             .spawn()
-            .expect("start world/world.py");
+            .expect("start python -m world serve");
         let mut world = World {
             child,
             dir,
@@ -94,15 +94,16 @@ impl World {
 
     fn world_py(&self, args: &[&str]) -> Output {
         let out = Command::new(python())
-            .arg(format!("{ROOT}/world/world.py"))
+            .args(["-m", "world"])
             .args(args)
+            .env("PYTHONPATH", ROOT)
             .arg("--dir")
             .arg(&self.dir)
             .output()
             .unwrap();
         assert!(
             out.status.success(),
-            "world.py {args:?} failed: {}",
+            "python -m world {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         out

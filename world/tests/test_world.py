@@ -1,6 +1,6 @@
-"""Tests of the local AWS world (world.py), playing with boto3 what spillover will do.
+"""Tests of the local AWS world (`python -m world`), playing with boto3 what spillover will do.
 
-Run: .venv/bin/python -m pytest world/test_world.py -q
+Run: .venv/bin/python -m pytest world/tests/test_world.py -q
 Each test starts and stops its own world; every wait is bounded.
 """
 
@@ -20,8 +20,8 @@ import boto3
 import pytest
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-WORLD = HERE / "world.py"
+ROOT = HERE.parent.parent
+WORLD = ["-m", "world"]
 EVENTS = ROOT / "events"
 PY = sys.executable
 FAST = ["--task-start-delay", "0.4", "--health-delay", "0.4", "--tick", "0.05"]
@@ -30,7 +30,7 @@ PULL_ERROR = "CannotPullContainerError: pull image manifest has been retried 5 t
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PY, str(WORLD), *args], capture_output=True, text=True, timeout=timeout
+        [PY, *WORLD, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT
     )
 
 
@@ -91,8 +91,8 @@ class World:
 def start_world(directory: Path, *args: str) -> subprocess.Popen[bytes]:
     log = open(directory / "world.log", "wb")
     proc = subprocess.Popen(
-        [PY, str(WORLD), "serve", "--dir", str(directory), *args],
-        stdout=log, stderr=subprocess.STDOUT,
+        [PY, *WORLD, "serve", "--dir", str(directory), *args],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )
     log.close()
     return proc
@@ -368,7 +368,7 @@ def test_lifetime_and_wait_timeout(tmp_path: Path) -> None:
 def test_exits_when_parent_dies(tmp_path: Path) -> None:
     # a shell parent that we kill: the world must notice and stop moto
     parent = subprocess.Popen(
-        ["bash", "-c", f'"{PY}" "{WORLD}" serve --dir "{tmp_path}" --tick 0.05 '
+        ["bash", "-c", f'cd "{ROOT}"; "{PY}" -m world serve --dir "{tmp_path}" --tick 0.05 '
                        f'--lifetime 60 2>"{tmp_path}/world.log" & wait'],
     )
     pid = None

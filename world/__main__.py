@@ -1,0 +1,7 @@
+"""`python -m world`: see `world/cli.py`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,286 @@
+"""moto 5.2.5, patched at runtime where its answers would lie about what AWS does.
+
+Every patch is explained in `apply_moto_patches`; `serve` and the closed loop apply them
+in-process before moto starts. The AWS writes moto applies are recorded in order.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .names import ACCOUNT, REGION
+
+# Stop codes the scheduler wants for the stop_task call it is about to make,
+# keyed by task id; stop_task calls from anyone else get "UserInitiated" as in AWS.
+PENDING_STOP_CODES: dict[str, str] = {}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# The AWS writes moto receives, one JSON line each, in the order moto applies them: the
+# exact order of writes, which polling the state cannot give (two writes between two
+# looks would seem simultaneous). `serve` sets the path.
+_API_LOG: Path | None = None
+_API_LOG_LOCK = threading.Lock()
+_API_SEQ = 0
+
+
+def set_api_log(path: Path | None) -> None:
+    """Where the AWS writes are recorded (None: nowhere)."""
+    global _API_LOG
+    _API_LOG = path
+
+
+def _record_api_write(api: str, detail: dict[str, Any]) -> None:
+    global _API_SEQ
+    if _API_LOG is None:
+        return
+    with _API_LOG_LOCK:
+        _API_SEQ += 1
+        line = {"seq": _API_SEQ, "t": round(time.time(), 3), "api": api, **detail}
+        with _API_LOG.open("a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def _recording(method: Any, api: str, detail: Any) -> Any:
+    """Wraps a moto backend method so that each successful call is recorded."""
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        _record_api_write(api, detail(result))
+        return result
+
+    return wrapper
+
+
+def apply_moto_patches() -> None:
+    """Small runtime patches to moto 5.2.5's ECS so it answers like AWS.
+
+    1. Service.runningCount / pendingCount: moto's update_service copies
+       desiredCount into runningCount at once (and the deployment keeps the
+       counts of create_service forever), so a service "runs" 2 tasks the
+       instant it is asked for 2. Here both counts are computed from the
+       service's real tasks (group "service:NAME"), as AWS does, and the
+       PRIMARY deployment's desired/running/pending counts and rolloutState
+       follow them.
+    2. Tasks of a service (group "service:...") start in lastStatus PENDING,
+       not RUNNING: moto starts every task RUNNING "in order not to break
+       existing tests"; AWS tasks are PROVISIONING/PENDING until their
+       containers start. The world's scheduler moves them to RUNNING after
+       --task-start-delay (there is no API for that; it is the ECS agent's
+       job). createdAt/startedAt/stoppedAt/stopCode are filled in too.
+    3. ListTasks: AWS filters on desiredStatus RUNNING when no desiredStatus
+       is given (stopped tasks only show with desiredStatus=STOPPED) and
+       honours serviceName; moto returns every task and ignores serviceName.
+    4. StopTask sets stoppedAt and stopCode (UserInitiated unless the
+       scheduler stops the task) and the containers' lastStatus.
+    6. UpdateService, ModifyListener, ModifyRule, RegisterTargets and
+       DeregisterTargets are recorded in DIR/api.jsonl as moto applies them:
+       the exact order of writes, for the end-to-end tests.
+    7. Alarms carry StateTransitionedTimestamp, the time the state *value* last changed
+       (AWS: StateUpdatedTimestamp changes with the reason too). moto 5.2.5 has only
+       StateUpdatedTimestamp; its serializer reads the attribute by the shape's name.
+    5. A task's ENI gets a free private IP inside its subnet (moto picks any
+       random 10.x.y.z, which AWS would refuse to register in an IP target
+       group of this VPC). The world's tasks always land in the first subnet.
+    """
+    from moto.ecs import models as ecs_models
+
+    Service = ecs_models.Service
+    Task = ecs_models.Task
+    Backend = ecs_models.EC2ContainerServiceBackend
+    if getattr(Backend, "_spillover_world_patched", False):
+        return
+
+    def service_tasks(svc: Any) -> list[Any]:
+        tasks = svc._backend.tasks.get(svc.cluster_name, {})
+        group = f"service:{svc.name}"
+        return [t for t in list(tasks.values()) if t.group == group]
+
+    def running_count(svc: Any) -> int:
+        return sum(1 for t in service_tasks(svc) if t.last_status == "RUNNING")
+
+    def pending_count(svc: Any) -> int:
+        return sum(
+            1
+            for t in service_tasks(svc)
+            if t.last_status in ("PROVISIONING", "PENDING", "ACTIVATING")
+        )
+
+    def ignore_write(svc: Any, value: Any) -> None:  # moto's own writes
+        pass
+
+    def get_deployments(svc: Any) -> list[dict[str, Any]]:
+        deployments = svc.__dict__.get("_world_deployments", [])
+        if deployments:
+            primary = deployments[0]
+            running, pending = svc.running_count, svc.pending_count
+            primary["desiredCount"] = svc.desired_count
+            primary["runningCount"] = running
+            primary["pendingCount"] = pending
+            done = running == svc.desired_count and pending == 0
+            primary["rolloutState"] = "COMPLETED" if done else "IN_PROGRESS"
+            primary["rolloutStateReason"] = (
+                f"ECS deployment {primary['id']} completed."
+                if done
+                else f"ECS deployment {primary['id']} in progress."
+            )
+        return deployments
+
+    def set_deployments(svc: Any, value: list[dict[str, Any]]) -> None:
+        svc.__dict__["_world_deployments"] = value
+
+    Service.running_count = property(running_count, ignore_write)
+    Service.pending_count = property(pending_count, ignore_write)
+    Service.deployments = property(get_deployments, set_deployments)
+
+    original_task_init = Task.__init__
+
+    def task_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_task_init(self, *args, **kwargs)
+        self.created_at = now_utc()
+        if str(self.group).startswith("service:"):
+            self.last_status = "PENDING"
+
+    Task.__init__ = task_init
+
+    original_list_tasks = Backend.list_tasks
+
+    def list_tasks(
+        self: Any,
+        cluster_str: str | None = None,
+        container_instance: str | None = None,
+        family: str | None = None,
+        started_by: str | None = None,
+        service_name: str | None = None,
+        desiredStatus: str | None = None,
+    ) -> list[Any]:
+        tasks = original_list_tasks(
+            self,
+            cluster_str,
+            container_instance,
+            family,
+            started_by,
+            None,
+            desiredStatus or "RUNNING",
+        )
+        if service_name:
+            group = "service:" + service_name.split("/")[-1]
+            tasks = [t for t in tasks if t.group == group]
+        return tasks
+
+    Backend.list_tasks = list_tasks
+
+    original_stop_task = Backend.stop_task
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        task = original_stop_task(self, cluster_str, task_str, reason)
+        code = PENDING_STOP_CODES.pop(task.id, "UserInitiated")
+        if getattr(task, "stopped_at", None) is None:
+            task.stopped_at = now_utc()
+            task.stop_code = code
+            for container in task.containers:
+                container.last_status = "STOPPED"
+        return task
+
+    Backend.stop_task = stop_task
+
+    used_ips: set[str] = set()
+
+    def subnet_ip() -> str:
+        for _ in range(1000):
+            ip = f"10.0.1.{ecs_models.mock_random.randint(4, 254)}"
+            if ip not in used_ips:
+                used_ips.add(ip)
+                return ip
+        raise RuntimeError("no free IP left in 10.0.1.0/24")
+
+    ecs_models.random_private_ip = subnet_ip
+    # 6. Record the writes the end-to-end tests order-check (see _API_LOG).
+    from moto.elbv2 import models as elb_models
+
+    Elb = elb_models.ELBv2Backend
+    Backend.update_service = _recording(
+        Backend.update_service, "UpdateService", lambda svc: {"desired": svc.desired_count})
+    Elb.modify_listener = _recording(Elb.modify_listener, "ModifyListener", lambda _: {})
+    Elb.modify_rule = _recording(Elb.modify_rule, "ModifyRule", lambda _: {})
+    Elb.register_targets = _recording(Elb.register_targets, "RegisterTargets", lambda _: {})
+    Elb.deregister_targets = _recording(Elb.deregister_targets, "DeregisterTargets", lambda _: {})
+
+    # 7. StateTransitionedTimestamp on metric and composite alarms.
+    from moto.cloudwatch import models as cw_models
+
+    Alarm = cw_models.Alarm
+    original_alarm_init = Alarm.__init__
+
+    def alarm_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_alarm_init(self, *args, **kwargs)
+        self.state_transitioned_timestamp = self.state_updated_timestamp
+
+    original_update_state = Alarm.update_state
+
+    def update_state(self: Any, reason: str, reason_data: str, state_value: str) -> None:
+        changed = state_value != self.state_value
+        original_update_state(self, reason, reason_data, state_value)
+        if changed:
+            self.state_transitioned_timestamp = self.state_updated_timestamp
+
+    Alarm.__init__ = alarm_init
+    Alarm.update_state = update_state
+
+    Backend._spillover_world_patched = True
+
+
+class CallCounter:
+    """Counts the AWS requests moto serves, by who sent them (the user agent): the Rust
+    SDK is spillover, `spillover-world-seed` the seed's peer, the rest the world itself.
+    A WSGI middleware in front of moto's application."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.by_action: dict[tuple[str, str], int] = {}
+
+    @staticmethod
+    def caller(environ: dict[str, Any]) -> str:
+        agent = (environ.get("HTTP_USER_AGENT", "") + " "
+                 + environ.get("HTTP_X_AMZ_USER_AGENT", ""))
+        if "spillover-world-seed" in agent:
+            return "seed"
+        if "aws-sdk-rust" in agent or "aws-sdk-" in agent and "Boto" not in agent:
+            return "spillover"
+        return "world"
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/moto-api"):
+            who = self.caller(environ)
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            action = target.rsplit(".", 1)[-1] if target else ""
+            if not action and "QUERY_STRING" in environ:
+                for part in environ["QUERY_STRING"].split("&"):
+                    if part.startswith("Action="):
+                        action = part[7:]
+            with self.lock:
+                self.counts[who] = self.counts.get(who, 0) + 1
+                key = (who, action or "?")
+                self.by_action[key] = self.by_action.get(key, 0) + 1
+        return self.app(environ, start_response)
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+
+def ecs_backend() -> Any:
+    from moto.ecs.models import ecs_backends
+
+    return ecs_backends[ACCOUNT][REGION]
