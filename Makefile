@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # cargo-lambda finds zig through the first python3 on PATH: the venv's comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv fmt lint test test-rust test-world infra-check build package deploy demo-stack demo world replay bench clean
+.PHONY: help venv fmt lint test test-rust test-world infra-check build package deploy demo-stack demo world replay bench loop bench-loop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,8 @@ test-rust: venv ## Rust unit, SDK-mock and end-to-end tests (the end-to-end test
 	cargo build --bin spillover
 	if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --no-fail-fast; else cargo test --no-fail-fast; fi
 
-test-world: venv ## The local world's own tests (scheduler, timeline, alarm setter)
+test-world: venv ## The local world's own tests: scheduler, data plane, alarms, runtime API, seed peer, one closed loop
+	cargo build --quiet --bin spillover
 	$(PY) -m pytest -q world
 
 infra-check: venv ## cfn-lint and sam validate both templates; event-pattern and IAM tests
@@ -66,6 +67,18 @@ replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (the `ma
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json" >&2; exit 2; }
 	cargo build --quiet
 	PY=$(PY) bash world/replay.sh $(EVENT)
+
+CONTROLLER ?= spillover
+OUT ?= .loop
+
+loop: venv ## One closed-loop scenario: make loop SCENARIO=world/scenarios/spike.json [CONTROLLER=spillover|seed|none] [OUT=DIR] [SPEED=N]
+	@test -n "$(SCENARIO)" || { echo "usage: make loop SCENARIO=world/scenarios/spike.json [CONTROLLER=spillover|seed|none] [OUT=.loop] [SPEED=N]" >&2; exit 2; }
+	cargo build --quiet --bin spillover
+	$(PY) -m world loop --scenario $(SCENARIO) --controller $(CONTROLLER) --out $(OUT) $(if $(SPEED),--speed $(SPEED))
+
+bench-loop: venv ## Every scenario × spillover, seed and no controller: bench/results/loop.md, loop.json, pictures
+	cargo build --quiet --bin spillover
+	$(PY) -m world bench $(if $(SPEED),--speed $(SPEED)) $(if $(JOBS),--jobs $(JOBS))
 
 bench: venv ## Measure the release binary: size, start-up time, plan latency
 	bash bench/run.sh

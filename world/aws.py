@@ -13,7 +13,7 @@ from typing import Any
 from .names import ACCESS_KEY, CLUSTER, REGION, SECRET_KEY, SERVICE, WORLD_JSON, WorldError
 
 
-def clients(endpoint: str) -> dict[str, Any]:
+def clients(endpoint: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     import boto3
     from botocore.config import Config
 
@@ -29,7 +29,7 @@ def clients(endpoint: str) -> dict[str, Any]:
     )
     return {
         name: session.client(name, endpoint_url=endpoint, config=cfg)
-        for name in ("ec2", "elbv2", "ecs", "cloudwatch")
+        for name in ("ec2", "elbv2", "ecs", "cloudwatch", *extra)
     }
 
 

@@ -207,7 +207,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", required=True)
     p.add_argument("--timeout", type=float, default=60.0, metavar="SECS")
     p.set_defaults(func=cmd_wait)
+    p = sub.add_parser("loop", help="run one scenario in the closed loop with one controller")
+    p.add_argument("--scenario", required=True, metavar="FILE", help="scenario JSON (world/scenarios/)")
+    p.add_argument("--controller", default="spillover", choices=("spillover", "seed", "none"),
+                   help="who reacts to the alarms (default spillover, the binary in target/debug "
+                        "or $SPILLOVER_BIN)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="where summary.json, seconds.jsonl and timeline.png go (emptied first)")
+    p.add_argument("--speed", type=float, metavar="N",
+                   help="run N times faster than AWS time (default: about 3 wall minutes per "
+                        "30 scenario minutes)")
+    p.add_argument("--no-picture", action="store_true", help="skip timeline.png")
+    p.set_defaults(func=cmd_loop)
+
+    p = sub.add_parser("bench", help="every scenario for every controller: one table")
+    p.add_argument("--scenarios", nargs="*", metavar="FILE",
+                   help="scenario files (default: all of world/scenarios/)")
+    p.add_argument("--controllers", default="spillover,seed,none", metavar="LIST")
+    p.add_argument("--results", default="bench/results", metavar="DIR",
+                   help="where loop.md, loop.json and the pictures go (default bench/results)")
+    p.add_argument("--work", default=".bench-loop", metavar="DIR",
+                   help="each run's own directory (default .bench-loop)")
+    p.add_argument("--speed", type=float, metavar="N", help="as for loop")
+    p.add_argument("--jobs", type=int, default=2, metavar="N", help="runs at a time (default 2)")
+    p.set_defaults(func=cmd_bench)
     return parser
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from .loop import default_speed, run_loop
+    from .scenario import ScenarioError, load
+
+    try:
+        scenario = load(Path(args.scenario))
+    except (ScenarioError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.speed is not None and not args.speed > 0:
+        raise UsageError("--speed must be above 0")
+    speed = args.speed or default_speed(scenario)
+    out = Path(args.out)
+    print(f"loop: {scenario.name} × {args.controller}, {scenario.duration_secs / 60:g} AWS minutes "
+          f"at {speed:g}× → about {scenario.duration_secs / speed / 60:.1f} wall minutes; "
+          f"results in {out}", file=sys.stderr, flush=True)
+    summary = run_loop(scenario, args.controller, out, speed, picture=not args.no_picture)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench, controllers_arg, library
+    from .scenario import ScenarioError
+
+    try:
+        controllers = controllers_arg(args.controllers)
+        scenarios = [Path(p) for p in args.scenarios] if args.scenarios else library()
+        if not scenarios:
+            raise UsageError("no scenarios found")
+        if args.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        bench(scenarios, controllers, Path(args.results), Path(args.work), args.speed, args.jobs)
+    except (ScenarioError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

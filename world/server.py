@@ -43,6 +43,7 @@ class WorldOptions:
     random_seed: int = 1
     topology: TopologyOptions = field(default_factory=TopologyOptions)
     watch_alarm: str | None = None  # the alarm the timeline shows (default: the first)
+    observe_rule_and_alarm: bool = True  # the closed loop needs neither each second
 
 
 class World(TimelineRecorder, Scheduler):
@@ -70,6 +71,7 @@ class World(TimelineRecorder, Scheduler):
         self.network: dict[str, Any] = {}
         self.deployment = ""
         self.watch_alarm = opts.watch_alarm or ALARM_HIGH
+        self.observe_rule_and_alarm = opts.observe_rule_and_alarm
         self.tasks: dict[str, dict[str, Any]] = {}
         self.last: dict[str, Any] | None = None
         self.lines_written = 0
@@ -98,6 +100,12 @@ class World(TimelineRecorder, Scheduler):
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         log.info("moto listening on %s", self.endpoint)
+
+        # moto's backends live in the process: a world started after another one in the
+        # same process (the closed loop's tests) starts from nothing.
+        reset = urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST")
+        with urllib.request.urlopen(reset, timeout=10):
+            pass
 
         # Without this, each DescribeTasks advances a task towards STOPPED.
         req = urllib.request.Request(
@@ -133,6 +141,10 @@ class World(TimelineRecorder, Scheduler):
             self.server.stop()
             self.server = None
             log.info("moto stopped")
+
+    def session_client(self, service: str) -> Any:
+        """A boto3 client on this world for a service the world itself does not use."""
+        return clients(self.endpoint, (service,))[service]
 
     def env(self) -> dict[str, str]:
         """What a process needs to reach this world as spillover."""

@@ -23,6 +23,7 @@ class TimelineRecorder:
     arns: dict[str, Any]
     timeline: Path
     watch_alarm: str
+    observe_rule_and_alarm: bool
     last: dict[str, Any] | None
     lines_written: int
     last_default_shape: str
@@ -36,8 +37,11 @@ class TimelineRecorder:
         observed_at = time.time()
         default = elb.describe_listeners(ListenerArns=[self.arns["listener"]])[
             "Listeners"][0]["DefaultActions"]
-        rule = elb.describe_rules(RuleArns=[self.arns["rule"]])["Rules"][0]["Actions"]
-        alarm = cw.describe_alarms(AlarmNames=[self.watch_alarm])["MetricAlarms"][0]["StateValue"]
+        # The closed loop reads neither: it uses the default action, and it sets the alarms.
+        rule = (elb.describe_rules(RuleArns=[self.arns["rule"]])["Rules"][0]["Actions"]
+                if self.observe_rule_and_alarm else [])
+        alarm = (cw.describe_alarms(AlarmNames=[self.watch_alarm])["MetricAlarms"][0]["StateValue"]
+                 if self.observe_rule_and_alarm else None)
         svc = ecs.describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
         live = describe_tasks(ecs, list_service_tasks(ecs, "RUNNING"))
         health = elb.describe_target_health(TargetGroupArn=self.arns["ecs_tg"])

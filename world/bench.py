@@ -1,0 +1,117 @@
+"""`make bench-loop`: every scenario of the library for every controller, one table.
+
+Each run is its own process (moto's backends are process-wide), `--jobs` at a time. The
+table goes to stdout and to `bench/results/loop.md`; the summaries to `loop.json`; each
+run's picture beside them in `bench/results/loop/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .controllers import CONTROLLERS, ROOT
+from .scenario import load
+
+COLUMNS = ("scenario", "controller", "requests", "5xx", "floor", "5xx/floor", "spills/returns",
+           "weight changes", "unsafe s", "ECS task-s", "stuck", "invocations", "AWS calls")
+
+
+def row(summary: dict[str, Any]) -> list[str]:
+    ratio = summary.get("errors_over_floor")
+    return [
+        summary["scenario"], summary["controller"], f"{summary['requests']:,}",
+        f"{summary['errors_5xx']:,}", f"{summary['floor_5xx']:,}",
+        "-" if ratio is None else f"{ratio:.2f}",
+        f"{summary['spills']}/{summary['returns']}", str(summary["weight_changes"]),
+        str(summary["unsafe_seconds"]), f"{summary['ecs_task_seconds']:,}",
+        "**yes**" if summary["stuck"] else "no", str(summary["controller_invocations"]),
+        str(summary["aws_calls"]),
+    ]
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row(s)) + " |" for s in summaries]
+    return "\n".join(lines)
+
+
+def run_one(scenario: Path, controller: str, out: Path, speed: float | None) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "world", "loop", "--scenario", str(scenario),
+           "--controller", controller, "--out", str(out)]
+    if speed:
+        cmd += ["--speed", str(speed)]
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    started = time.monotonic()
+    with (out.parent / f"{out.name}.log").open("w") as logf:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=logf, env=env,
+                              timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{scenario.name} × {controller} failed ({proc.returncode}): "
+                           f"see {out.parent / (out.name + '.log')}")
+    summary = json.loads((out / "summary.json").read_text())
+    print(f"  {scenario.stem:<28} {controller:<10} {summary['errors_5xx']:>9,} 5xx  "
+          f"{summary['spills']}/{summary['returns']} spills/returns  "
+          f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+    return summary
+
+
+def none_speed(speed: float | None, scenario: Path, controller: str) -> float | None:
+    """Without a controller nothing in the world depends on wall time (the scheduler has no
+    tasks to run), so `none` runs three times faster and gives the same result."""
+    if controller != "none":
+        return speed
+    from .loop import default_speed
+
+    return 3 * (speed or default_speed(load(scenario)))
+
+
+def bench(scenarios: list[Path], controllers: list[str], results: Path, work: Path,
+          speed: float | None, jobs: int) -> list[dict[str, Any]]:
+    for path in scenarios:
+        load(path)  # every scenario is valid before the first run
+    runs = [(p, c) for p in scenarios for c in controllers]
+    print(f"bench-loop: {len(runs)} runs ({len(scenarios)} scenarios × "
+          f"{len(controllers)} controllers), {jobs} at a time", file=sys.stderr, flush=True)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_one, p, c, work / f"{p.stem}-{c}", none_speed(speed, p, c))
+                   for p, c in runs]
+        summaries = [f.result() for f in futures]
+    pictures = results / "loop"
+    if pictures.exists():
+        shutil.rmtree(pictures)
+    pictures.mkdir(parents=True)
+    for (path, controller), summary in zip(runs, summaries):
+        png = work / f"{path.stem}-{controller}" / "timeline.png"
+        if png.exists():
+            shutil.copy(png, pictures / f"{path.stem}-{controller}.png")
+        summary["picture"] = f"loop/{path.stem}-{controller}.png"
+    text = table(summaries)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "loop.md").write_text(
+        "# Closed-loop benchmark\n\n`make bench-loop`: every scenario in `world/scenarios/` "
+        "for each controller, in one run. 5xx/floor is the 5xx count over `floor_5xx`, the errors "
+        "no controller can avoid without pre-warming. Pictures in `loop/`.\n\n" + text + "\n")
+    (results / "loop.json").write_text(json.dumps(summaries, indent=2) + "\n")
+    print(text)
+    return summaries
+
+
+def library() -> list[Path]:
+    return sorted((ROOT / "world" / "scenarios").glob("*.json"))
+
+
+def controllers_arg(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    for name in names:
+        if name not in CONTROLLERS:
+            raise ValueError(f"unknown controller {name!r}: expected some of {', '.join(CONTROLLERS)}")
+    return names

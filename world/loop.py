@@ -1,0 +1,304 @@
+"""The closed loop: a scenario's traffic drives the metrics, the metrics the alarms, the
+alarms the controller, and the controller's writes the traffic.
+
+Each world second: the scheduler plays ECS (tasks start, turn healthy, drain, stop); the
+listener's weights and stickiness, the service and the targets are read from moto (what
+the controller really wrote); the data plane splits the demand and serves it; the metrics
+AWS would publish are recorded (and put into moto every minute); every minute the alarms
+are evaluated as CloudWatch does and each state change is set in moto and delivered to the
+controller as EventBridge's event; the reconcile tick is delivered at its rate. One
+timeline row is written per second. At the end, the summary and the picture.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import controllers, events
+from .alarms import MetricStore, evaluate, parse_alarm
+from .autoscaling import AutoScaler
+from .clock import Clock
+from .dataplane import PlaneConfig, PlaneState, SecondIn, step
+from .lambda_runtime import Invocation, LambdaFunction
+from .metrics import Publisher, samples
+from .names import ACCOUNT, REGION
+from .scenario import Scenario, expand
+from .server import World, WorldOptions
+from .summary import summarize
+from .topology import TopologyOptions
+
+log = logging.getLogger("world")
+
+TIMELINE_ROWS = "timeline.jsonl"
+SECONDS = "seconds.jsonl"
+SUMMARY = "summary.json"
+EVALUATION_PERIOD = 60  # CloudWatch evaluates metric alarms once a minute
+
+
+def scaled_whole_secs(world_secs: float, speed: float) -> int:
+    """A duration AWS keeps in whole seconds, as moto must hold it at `speed`."""
+    return max(1, round(world_secs / speed)) if world_secs > 0 else 0
+
+
+def stickiness_of(actions: list[dict[str, Any]]) -> int:
+    """Group stickiness duration of the first forward action (moto's seconds), 0 if off."""
+    for action in actions or []:
+        if action.get("Type") != "forward":
+            continue
+        cfg = (action.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {}
+        return int(cfg.get("DurationSeconds") or 0) if cfg.get("Enabled") else 0
+    return 0
+
+
+class Loop:
+    def __init__(self, scenario: Scenario, controller: str, out: Path, speed: float) -> None:
+        if controller not in controllers.CONTROLLERS:
+            raise ValueError(f"unknown controller {controller!r}: expected one of "
+                             f"{', '.join(controllers.CONTROLLERS)}")
+        self.s = scenario
+        self.controller = controller
+        self.out = out
+        self.speed = speed
+        self.clock = Clock(speed=speed)
+        self.stop = threading.Event()
+        self.plane_cfg = PlaneConfig.from_scenario(scenario)
+        self.plane = PlaneState()
+        self.store = MetricStore()
+        self.alarm_specs: dict[str, Any] = {}
+        self.alarm_params: dict[str, dict[str, Any]] = {}
+        self.alarm_state: dict[str, str] = {}
+        self.alarm_since: dict[str, datetime] = {}
+        self.alarm_reason: dict[str, str] = {}
+        self.function: LambdaFunction | None = None
+        self.setup: controllers.ControllerSetup | None = None
+        self.finished: list[Invocation] = []
+        self.finished_lock = threading.Lock()
+        self.delivered: list[dict[str, Any]] = []
+        self.lag_max = 0.0
+        self.scaler: AutoScaler | None = None
+
+    # -- setting up ----------------------------------------------------------
+
+    def world_options(self) -> WorldOptions:
+        s, speed = self.s, self.speed
+
+        def alarms(names: dict[str, str]) -> list[dict[str, Any]]:
+            expanded = [expand(a, names) for a in s.alarms]
+            self.alarm_params = {a["AlarmName"]: a for a in expanded}
+            return expanded
+
+        ecs = s.ecs
+        return WorldOptions(
+            dir=self.out,
+            task_start_delay=(float(ecs.task_start_secs[0]), float(ecs.task_start_secs[1])),
+            health_delay=float(ecs.health_check_interval_secs * ecs.healthy_threshold),
+            drain_delay=float(ecs.deregistration_delay_secs),
+            lifetime=s.duration_secs / speed + 600,
+            clock=self.clock,
+            random_seed=s.random_seed,
+            topology=TopologyOptions(
+                # What a controller reads from AWS is in its (scaled) time.
+                sticky_secs=scaled_whole_secs(s.listener.stickiness_secs, speed),
+                health_check_interval_secs=ecs.health_check_interval_secs,
+                healthy_threshold=ecs.healthy_threshold,
+                deregistration_delay_secs=scaled_whole_secs(ecs.deregistration_delay_secs, speed),
+                function_name=s.lambda_.function_name,
+                alarms=alarms,
+            ),
+            watch_alarm=s.controller.alarm_names[0],
+            observe_rule_and_alarm=False,
+        )
+
+    def on_done(self, invocation: Invocation) -> None:
+        with self.finished_lock:
+            self.finished.append(invocation)
+        log.info("controller %s %s attempt %d: %s", self.controller, invocation.kind,
+                 invocation.attempt, invocation.outcome)
+
+    def start_controller(self, world: World) -> None:
+        c = self.s.controller
+        self.setup = controllers.setup(
+            self.controller, world_env=world.env(), scenario_env=dict(c.env), speed=self.speed,
+            alarm_names=list(c.alarm_names), warm_alarm_names=list(c.warm_alarm_names))
+        if self.setup is None:
+            return
+        self.function = LambdaFunction(
+            name=self.controller, argv=self.setup.argv, env=self.setup.env, clock=self.clock,
+            timeout_secs=c.timeout_secs, log_path=self.out / "controller.log",
+            on_done=self.on_done)
+        self.function.start()
+
+    # -- events --------------------------------------------------------------
+
+    def deliver(self, event: dict[str, Any], kind: str, t: int) -> None:
+        setup = self.setup
+        if setup is None:
+            return
+        if kind == "tick" and not setup.ticks:
+            return
+        if kind == "alarm" and (setup.pattern is None or not events.matches(setup.pattern, event)):
+            return
+        self.delivered.append({"t": t, "kind": kind,
+                               "alarm": event.get("detail", {}).get("alarmName"),
+                               "state": event.get("detail", {}).get("state", {}).get("value")})
+        assert self.function is not None
+        self.function.invoke_async(event, kind)
+
+    def evaluate_alarms(self, world: World, t: int) -> None:
+        now = datetime.fromtimestamp(self.clock.wall(t), timezone.utc)
+        for name, spec in self.alarm_specs.items():
+            current = self.alarm_state[name]
+            result = evaluate(spec, self.store, float(t), current, epoch=self.clock.start_wall)
+            if result.state == current:
+                continue
+            kwargs = {"AlarmName": name, "StateValue": result.state,
+                      "StateReason": result.reason}
+            if result.reason_data:
+                kwargs["StateReasonData"] = result.reason_data
+            world.c["cloudwatch"].set_alarm_state(**kwargs)
+            params = self.alarm_params[name]
+            event = events.alarm_state_change(
+                alarm_name=name,
+                alarm_arn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+                description=params.get("AlarmDescription"),
+                metrics=events.configuration_metrics(params),
+                state=result.state, reason=result.reason, reason_data=result.reason_data,
+                timestamp=now, previous_state=current,
+                previous_reason=self.alarm_reason.get(name, ""),
+                previous_timestamp=self.alarm_since[name])
+            self.alarm_state[name] = result.state
+            self.alarm_since[name] = now
+            self.alarm_reason[name] = result.reason
+            log.info("t=%ds alarm %s %s -> %s", t, name, current, result.state)
+            self.deliver(event, "alarm", t)
+
+    # -- the loop ------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        s = self.s
+        self.out.mkdir(parents=True, exist_ok=True)
+        world = World(self.world_options())
+        rows_path = self.out / SECONDS
+        rows_path.unlink(missing_ok=True)
+        rule_arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/spillover-reconcile"
+        started = time.monotonic()
+        try:
+            world.start()
+            for name, params in self.alarm_params.items():
+                self.alarm_specs[name] = parse_alarm(params)
+                self.alarm_state[name] = "OK"  # as seeded
+                self.alarm_since[name] = datetime.now(timezone.utc)
+            if s.ecs.auto_scaling is not None:
+                aas = world.session_client("application-autoscaling")
+                self.scaler = AutoScaler(s.ecs.auto_scaling, aas, world.c["ecs"])
+                self.scaler.register()
+            self.start_controller(world)
+            publisher = Publisher(self.store, world.c["cloudwatch"], self.clock)
+            # The world's clock starts now: world second 0 is the first row.
+            self.clock.start_mono = time.monotonic()
+            self.clock.start_wall = time.time()
+            with rows_path.open("w") as rows:
+                for t in range(int(s.duration_secs)):
+                    if not self.clock.sleep_until(t, self.stop):
+                        break
+                    self.lag_max = max(self.lag_max, self.clock.now() - t)
+                    rows.write(json.dumps(self.second(world, publisher, t, rule_arn)) + "\n")
+            publisher.flush()
+        finally:
+            if self.function is not None:
+                self.function.stop()
+            world.stop_reason = world.stop_reason or "scenario over"
+            world.stop()
+        return self.finish(time.monotonic() - started, world)
+
+    def second(self, world: World, publisher: Publisher, t: int, rule_arn: str) -> dict[str, Any]:
+        s = self.s
+        obs = world.step_safely() or world.observe()
+        lw = obs["lambda_weight"] or 0
+        ew = obs["ecs_weight"] or 0
+        sticky = stickiness_of(obs["_default"]) * self.speed
+        draining = sum(1 for i in world.tasks.values()
+                       if "draining_until" in i and not i.get("stopped_by_world"))
+        self.plane, out = step(self.plane, self.plane_cfg, SecondIn(
+            t=t, demand_rps=demand(s, t), lambda_weight=lw, ecs_weight=ew,
+            stickiness_secs=int(round(sticky)), ecs_healthy=obs["healthy"]))
+        publisher.add(t, samples(out, world.names, obs["healthy"]))
+        if self.scaler is not None:
+            self.scaler.observe(out.to_ecs, obs["healthy"])
+            if t > 0 and t % 60 == 0:
+                self.scaler.minute(float(t), obs["desired"])
+        if t > 0 and t % EVALUATION_PERIOD == 0:
+            self.evaluate_alarms(world, t)
+        tick = s.controller.tick_secs
+        if tick > 0 and t > 0 and t % int(tick) == 0:
+            when = datetime.fromtimestamp(self.clock.wall(t), timezone.utc)
+            self.deliver(events.scheduled_event(time=when, rule_arn=rule_arn), "tick", t)
+        busy = self.function is not None and not self.function.idle()
+        return {
+            "t": t,
+            "demand": round(out.demand, 3),
+            "lambda_served": round(out.lambda_served, 3),
+            "ecs_served": round(out.ecs_served, 3),
+            "e502": round(out.lambda_throttled, 3),
+            "e503": round(out.ecs_no_target, 3),
+            "e5xx_other": round(out.ecs_overloaded, 3),
+            "to_lambda": round(out.to_lambda, 3),
+            "to_ecs": round(out.to_ecs, 3),
+            "lambda_concurrency": round(out.lambda_concurrency, 3),
+            "lambda_weight": lw,
+            "ecs_weight": ew,
+            "stickiness_secs": round(sticky),
+            "desired": obs["desired"],
+            "running": obs["running"],
+            "pending": obs["pending"],
+            "draining": draining,
+            "healthy": obs["healthy"],
+            "alarms": dict(self.alarm_state),
+            "controller_busy": busy,
+        }
+
+    def finish(self, wall_secs: float, world: World) -> dict[str, Any]:
+        rows = [json.loads(x) for x in (self.out / SECONDS).read_text().splitlines() if x]
+        calls = world.calls.snapshot() if world.calls else {}
+        summary = summarize(
+            rows, self.s, controller=self.controller, invocations=self.finished,
+            delivered=self.delivered,
+            aws_calls=calls.get(self.controller, 0) if self.controller != "none" else 0)
+        summary["speed"] = self.speed
+        summary["wall_secs"] = round(wall_secs, 1)
+        summary["lag_max_secs"] = round(self.lag_max, 2)
+        (self.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        (self.out / "invocations.json").write_text(json.dumps(
+            [i.__dict__ for i in self.finished], indent=2, default=str) + "\n")
+        return summary
+
+
+def demand(s: Scenario, t: float) -> float:
+    from .scenario import demand_at
+
+    return demand_at(s.demand, t)
+
+
+def run_loop(scenario: Scenario, controller: str, out: Path, speed: float,
+             picture: bool = True) -> dict[str, Any]:
+    if out.exists():
+        shutil.rmtree(out)
+    summary = Loop(scenario, controller, out, speed).run()
+    if picture:
+        from .plot import draw
+
+        draw(out)
+    return summary
+
+
+def default_speed(scenario: Scenario) -> float:
+    """About three wall minutes for a 30-minute scenario."""
+    return max(1.0, math.floor(scenario.duration_secs / 180))

@@ -1,0 +1,128 @@
+"""A closed-loop run judged from its timeline: what users lost, what a controller could
+not have avoided, and how the controller behaved. Pure: rows in, a dict out."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .scenario import Scenario
+
+
+def main_alarm_evaluation_secs(scenario: Scenario) -> float:
+    """How long the controller's first alarm needs to go to ALARM once demand is over the
+    threshold: its period × datapoints to alarm (CloudWatch evaluates complete periods)."""
+    name = scenario.controller.alarm_names[0]
+    alarm = next(a for a in scenario.alarms if a["AlarmName"] == name)
+    period = alarm.get("Period")
+    if period is None:
+        periods = [m["MetricStat"]["Period"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+        period = min(periods) if periods else 60
+    m = alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods", 1)
+    return float(period) * float(m)
+
+
+def lambda_capacity_rps(scenario: Scenario) -> float:
+    return scenario.lambda_.concurrency_limit / scenario.request_secs
+
+
+def earliest_ecs_secs(scenario: Scenario) -> float:
+    """From the start of an overload to the earliest moment a Fargate task could take
+    traffic: alarm evaluation + the fastest task start + one passing health check run."""
+    ecs = scenario.ecs
+    return (main_alarm_evaluation_secs(scenario) + float(ecs.task_start_secs[0])
+            + ecs.health_check_interval_secs * ecs.healthy_threshold)
+
+
+def floor_5xx(rows: list[dict[str, Any]], scenario: Scenario) -> float:
+    """The 5xx no controller can avoid without pre-warming: the demand above Lambda's
+    capacity from the start of each overload until a Fargate task could take traffic."""
+    cap = lambda_capacity_rps(scenario)
+    ready = earliest_ecs_secs(scenario)
+    window_end = -1.0
+    total = 0.0
+    over_before = False
+    for row in rows:
+        over = row["demand"] > cap + 1e-9
+        if over and not over_before:
+            window_end = max(window_end, row["t"] + ready)
+        if over and row["t"] < window_end:
+            total += row["demand"] - cap
+        over_before = over
+    return total
+
+
+def overload_episodes(rows: list[dict[str, Any]], scenario: Scenario) -> int:
+    cap = lambda_capacity_rps(scenario)
+    episodes, over_before = 0, False
+    for row in rows:
+        over = row["demand"] > cap + 1e-9
+        episodes += over and not over_before
+        over_before = over
+    return episodes
+
+
+def reactions(rows: list[dict[str, Any]]) -> list[int]:
+    """For each spill, seconds from ECS having healthy targets (without a break) until
+    the weights gave it traffic."""
+    found = []
+    for i, row in enumerate(rows):
+        if i == 0 or not (row["ecs_weight"] > 0 and rows[i - 1]["ecs_weight"] == 0):
+            continue
+        j = i
+        while j > 0 and rows[j - 1]["healthy"] > 0:
+            j -= 1
+        found.append(row["t"] - rows[j]["t"])
+    return found
+
+
+def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str,
+              invocations: Iterable[Any] = (), delivered: Iterable[dict[str, Any]] = (),
+              aws_calls: int = 0) -> dict[str, Any]:
+    invocations = list(invocations)
+    requests = sum(r["demand"] for r in rows)
+    served = sum(r["lambda_served"] + r["ecs_served"] for r in rows)
+    e502 = sum(r["e502"] for r in rows)
+    e503 = sum(r["e503"] for r in rows)
+    other = sum(r["e5xx_other"] for r in rows)
+    errors = e502 + e503 + other
+    floor = floor_5xx(rows, scenario)
+    spills = returns = changes = 0
+    for prev, row in zip(rows, rows[1:]):
+        if (row["lambda_weight"], row["ecs_weight"]) != (prev["lambda_weight"], prev["ecs_weight"]):
+            changes += 1
+        spills += prev["ecs_weight"] == 0 and row["ecs_weight"] > 0
+        returns += prev["ecs_weight"] > 0 and row["ecs_weight"] == 0
+    last = rows[-1] if rows else {}
+    idle = scenario.ecs.idle_count
+    stuck = bool(rows) and (last["ecs_weight"] > 0 or last["desired"] > idle)
+    reaction = reactions(rows)
+    return {
+        "scenario": scenario.name,
+        "controller": controller,
+        "seconds": len(rows),
+        "requests": round(requests),
+        "served": round(served),
+        "errors_5xx": round(errors),
+        "errors_502": round(e502),
+        "errors_503": round(e503),
+        "errors_5xx_other": round(other),
+        "accounting_gap": round(abs(requests - served - errors), 6),
+        "floor_5xx": round(floor),
+        "errors_over_floor": round(errors / floor, 3) if floor > 0 else None,
+        "overload_episodes": overload_episodes(rows, scenario),
+        "spills": spills,
+        "returns": returns,
+        "weight_changes": changes,
+        "unsafe_seconds": sum(1 for r in rows if r["ecs_weight"] > 0 and r["healthy"] == 0),
+        "ecs_task_seconds": sum(r["running"] + r["pending"] + r["draining"] for r in rows),
+        "stuck": stuck,
+        "final": {k: last.get(k) for k in ("lambda_weight", "ecs_weight", "desired", "healthy")},
+        "reaction_secs": reaction,
+        "controller_invocations": len(invocations),
+        "controller_errors": sum(1 for i in invocations if i.outcome == "error"),
+        "controller_timeouts": sum(1 for i in invocations if i.outcome == "timeout"),
+        "events_delivered": len(list(delivered)),
+        "aws_calls": aws_calls,
+        "lambda_capacity_rps": round(lambda_capacity_rps(scenario), 3),
+        "earliest_ecs_secs": earliest_ecs_secs(scenario),
+    }
