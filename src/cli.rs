@@ -94,12 +94,17 @@ fn plan(args: &[&str]) -> Result<i32> {
                 Trigger::Alarm { state, .. } => *state,
                 Trigger::Tick { .. } => AlarmState::Ok,
             },
+            alarm_age_secs: None,
+            warm: None,
+            warm_age_secs: None,
             weights: Weights::ON_LAMBDA,
             desired: config.idle_count,
             running: 0,
             healthy: 0,
             sticky_secs: 0,
-            alarm_age_secs: None,
+            scalable: None,
+            marks: Default::default(),
+            drain: None,
         },
     };
     let plan = decide(&trigger, &observed, &config);
