@@ -190,7 +190,6 @@ impl Config {
             .chain(&self.warm_alarm_names)
             .any(|n| n == name)
     }
-
 }
 
 /// Comma-separated names, blanks dropped.
@@ -272,7 +271,9 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
         let value = match self.optional(name) {
             None => default,
             Some(raw) => raw.parse::<f64>().map_err(|_| {
-                Error::Config(format!("{name} must be a number (decimals allowed), got {raw:?}"))
+                Error::Config(format!(
+                    "{name} must be a number (decimals allowed), got {raw:?}"
+                ))
             })?,
         };
         Duration::try_from_secs_f64(value * unit_secs).map_err(|_| {
@@ -430,11 +431,31 @@ pub(crate) mod tests {
             ("SPILLOVER_STEPS", "50,101", "got 101"),
             ("SPILLOVER_STEPS", "half", "got \"half\""),
             ("SPILLOVER_STEPS", ",", "got none"),
-            ("SPILLOVER_RETURN_HOLD_SECS", "-1", "SPILLOVER_RETURN_HOLD_SECS must be a finite"),
-            ("SPILLOVER_MIN_SPILL_SECS", "NaN", "SPILLOVER_MIN_SPILL_SECS must be a finite"),
-            ("SPILLOVER_WAIT_BUDGET_SECS", "soon", "SPILLOVER_WAIT_BUDGET_SECS must be a number"),
-            ("SPILLOVER_POLL_INTERVAL_MS", "inf", "SPILLOVER_POLL_INTERVAL_MS must be a finite"),
-            ("SPILLOVER_METRIC_PERIOD_SECS", "0.5", "SPILLOVER_METRIC_PERIOD_SECS must be at least 1"),
+            (
+                "SPILLOVER_RETURN_HOLD_SECS",
+                "-1",
+                "SPILLOVER_RETURN_HOLD_SECS must be a finite",
+            ),
+            (
+                "SPILLOVER_MIN_SPILL_SECS",
+                "NaN",
+                "SPILLOVER_MIN_SPILL_SECS must be a finite",
+            ),
+            (
+                "SPILLOVER_WAIT_BUDGET_SECS",
+                "soon",
+                "SPILLOVER_WAIT_BUDGET_SECS must be a number",
+            ),
+            (
+                "SPILLOVER_POLL_INTERVAL_MS",
+                "inf",
+                "SPILLOVER_POLL_INTERVAL_MS must be a finite",
+            ),
+            (
+                "SPILLOVER_METRIC_PERIOD_SECS",
+                "0.5",
+                "SPILLOVER_METRIC_PERIOD_SECS must be at least 1",
+            ),
             (
                 "SPILLOVER_WARM_ALARM_NAMES",
                 "web-app-overloaded",

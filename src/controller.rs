@@ -257,10 +257,8 @@ impl Controller {
         if to.ecs > 0 {
             // The plan was made before the wait: check health (and, for a step up, the
             // alarm) again right before the shift.
-            let (healthy, alarm) = tokio::try_join!(
-                self.aws.listener.healthy_targets(),
-                self.aws.alarms.state()
-            )?;
+            let (healthy, alarm) =
+                tokio::try_join!(self.aws.listener.healthy_targets(), self.aws.alarms.state())?;
             if healthy < self.config.min_healthy {
                 return Err(Error::NotReady {
                     healthy,

@@ -85,7 +85,10 @@ mod tests {
     fn the_resource_id_names_cluster_and_service() {
         assert_eq!(resource_id("web-app", "spill"), "service/web-app/spill");
         assert_eq!(
-            resource_id("arn:aws:ecs:us-east-1:123456789012:cluster/web-app", "spill"),
+            resource_id(
+                "arn:aws:ecs:us-east-1:123456789012:cluster/web-app",
+                "spill"
+            ),
             "service/web-app/spill"
         );
     }

@@ -35,7 +35,12 @@ pub fn calm(observed: &Observed, config: &Config) -> Result<(), Held> {
     waited(
         observed.alarm_age_secs,
         config.return_hold.as_secs_f64(),
-        |age, hold| format!("alarm {} for {age:.0}s of the {hold:.0}s return hold", observed.alarm),
+        |age, hold| {
+            format!(
+                "alarm {} for {age:.0}s of the {hold:.0}s return hold",
+                observed.alarm
+            )
+        },
     )
 }
 
@@ -69,11 +74,7 @@ pub fn may_step_down(observed: &Observed, config: &Config) -> Result<(), Held> {
     )
 }
 
-fn waited(
-    age: Option<f64>,
-    needed: f64,
-    why: impl Fn(f64, f64) -> String,
-) -> Result<(), Held> {
+fn waited(age: Option<f64>, needed: f64, why: impl Fn(f64, f64) -> String) -> Result<(), Held> {
     match age {
         Some(age) if age < needed => Err(Held {
             why: why(age, needed),

@@ -179,9 +179,11 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
         let warm = observed.warm == Some(AlarmState::Alarm);
         if warm {
             capacity::ensure(&mut draft);
-            if draft.steps.iter().any(|s| {
-                matches!(s, Step::ScaleOut { .. } | Step::RaiseMinCapacity { .. })
-            }) {
+            if draft
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::ScaleOut { .. } | Step::RaiseMinCapacity { .. }))
+            {
                 draft.note("pre-warm: capacity up at ECS weight 0");
             } else {
                 draft.note("pre-warmed: capacity is up");
@@ -222,7 +224,10 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
 fn protect(draft: &mut Draft) {
     let o = draft.observed;
     if o.weights.check().is_err() {
-        draft.note(format!("weights {} are not valid: back to Lambda", o.weights));
+        draft.note(format!(
+            "weights {} are not valid: back to Lambda",
+            o.weights
+        ));
         draft.set_weights(Weights::ON_LAMBDA);
     } else if o.weights.ecs > 0 && !o.is_ready(draft.config.min_healthy) {
         draft.note(format!(

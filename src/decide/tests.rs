@@ -172,7 +172,11 @@ fn a_return_waits_for_every_alarm_to_be_calm_for_the_hold() {
         };
         assert_eq!(plan.steps, expected, "{alarm} for {age}s");
         assert_eq!(plan.return_after_secs, left, "{alarm} for {age}s");
-        let intent = if returns { Intent::Return } else { Intent::Hold };
+        let intent = if returns {
+            Intent::Return
+        } else {
+            Intent::Hold
+        };
         assert_eq!(plan.intent, intent, "{alarm} for {age}s");
     }
 }
@@ -231,7 +235,12 @@ fn insufficient_data_while_spilled_steps_down_one_step_so_lambda_reports_again()
 fn never_returns_before_the_minimum_spill_time() {
     // Min spill 120 s (default): an alarm that cleared long ago does not shorten it.
     let config = all_or_nothing();
-    let table = [(10.0, false), (119.0, false), (120.0, true), (LONG_AGO, true)];
+    let table = [
+        (10.0, false),
+        (119.0, false),
+        (120.0, true),
+        (LONG_AGO, true),
+    ];
     for (shifted, returns) in table {
         let observed = Observed::spilled().with_alarm(Ok).shifted_ago(shifted);
         let plan = plan_with(&config, &observed);
@@ -243,8 +252,15 @@ fn never_returns_before_the_minimum_spill_time() {
 
 #[test]
 fn steps_go_up_one_per_run_while_the_alarm_fires_and_ecs_has_the_targets() {
-    let config = test_config_with(&[("SPILLOVER_STEPS", "10,50,100"), ("SPILLOVER_SPILL_COUNT", "4")]);
-    let at = |w: Weights| Observed::spilled().with_weights(w.lambda, w.ecs).with_desired(4);
+    let config = test_config_with(&[
+        ("SPILLOVER_STEPS", "10,50,100"),
+        ("SPILLOVER_SPILL_COUNT", "4"),
+    ]);
+    let at = |w: Weights| {
+        Observed::spilled()
+            .with_weights(w.lambda, w.ecs)
+            .with_desired(4)
+    };
     let table: [(Observed, Vec<Step>); 6] = [
         // From idle: scale out, wait for 1 (10% of 4, at least min_healthy), first step.
         (
@@ -252,34 +268,58 @@ fn steps_go_up_one_per_run_while_the_alarm_fires_and_ecs_has_the_targets() {
             vec![
                 ScaleOut { from: 0, to: 4 },
                 WaitUntilReady { min_healthy: 1 },
-                SetWeights { from: ON_LAMBDA, to: weights_at(10) },
+                SetWeights {
+                    from: ON_LAMBDA,
+                    to: weights_at(10),
+                },
             ],
         ),
         // At 10% with 2 healthy: 50% needs 2, there: step now.
         (
             at(weights_at(10)).with_healthy(2).with_running(2),
-            vec![SetWeights { from: weights_at(10), to: HALF }],
+            vec![SetWeights {
+                from: weights_at(10),
+                to: HALF,
+            }],
         ),
         // At 10% with 1 healthy of 4 starting: wait for the second, then step.
         (
             at(weights_at(10)).with_healthy(1).with_running(1),
-            vec![WaitUntilReady { min_healthy: 2 }, SetWeights { from: weights_at(10), to: HALF }],
+            vec![
+                WaitUntilReady { min_healthy: 2 },
+                SetWeights {
+                    from: weights_at(10),
+                    to: HALF,
+                },
+            ],
         ),
         // At 50%: 100% needs all 4.
         (
             at(HALF).with_healthy(4).with_running(4),
-            vec![SetWeights { from: HALF, to: ON_ECS }],
+            vec![SetWeights {
+                from: HALF,
+                to: ON_ECS,
+            }],
         ),
         // At the top: nothing.
         (at(ON_ECS).with_healthy(4).with_running(4), vec![]),
         // Odd weights (1/3 on ECS) go up to the next step above them.
         (
-            at(Weights { lambda: 2, ecs: 1 }).with_healthy(4).with_running(4),
-            vec![SetWeights { from: Weights { lambda: 2, ecs: 1 }, to: HALF }],
+            at(Weights { lambda: 2, ecs: 1 })
+                .with_healthy(4)
+                .with_running(4),
+            vec![SetWeights {
+                from: Weights { lambda: 2, ecs: 1 },
+                to: HALF,
+            }],
         ),
     ];
     for (observed, expected) in table {
-        assert_eq!(plan_with(&config, &observed).steps, expected, "{observed:?}");
+        assert_eq!(
+            plan_with(&config, &observed).steps,
+            expected,
+            "{observed:?}"
+        );
     }
 }
 
@@ -295,13 +335,21 @@ fn a_step_is_not_taken_without_room_for_its_targets() {
         .with_scalable(1, 1);
     let plan = plan_with(&config, &observed);
     assert!(plan.is_noop(), "{plan:?}");
-    assert!(plan.reason.contains("needs 2 healthy targets"), "{}", plan.reason);
+    assert!(
+        plan.reason.contains("needs 2 healthy targets"),
+        "{}",
+        plan.reason
+    );
 }
 
 #[test]
 fn steps_go_down_one_per_run_after_the_hold_and_the_settle_time() {
     let config = test_config_with(&[("SPILLOVER_STEPS", "10,50,100")]);
-    let calm = |w: Weights| Observed::spilled().with_alarm(Ok).with_weights(w.lambda, w.ecs);
+    let calm = |w: Weights| {
+        Observed::spilled()
+            .with_alarm(Ok)
+            .with_weights(w.lambda, w.ecs)
+    };
     let table = [
         (calm(ON_ECS), Some(HALF)),
         (calm(HALF), Some(weights_at(10))),
@@ -313,7 +361,10 @@ fn steps_go_down_one_per_run_after_the_hold_and_the_settle_time() {
     for (observed, to) in table {
         let plan = plan_with(&config, &observed);
         let expected: Vec<Step> = to
-            .map(|to| SetWeights { from: observed.weights, to })
+            .map(|to| SetWeights {
+                from: observed.weights,
+                to,
+            })
             .into_iter()
             .collect();
         assert_eq!(plan.steps, expected, "{observed:?}");
@@ -329,7 +380,10 @@ fn all_or_nothing_stays_available() {
     );
     assert_eq!(
         plan_with(&config, &Observed::spilled().with_alarm(Ok)).steps,
-        [SetWeights { from: ON_ECS, to: ON_LAMBDA }]
+        [SetWeights {
+            from: ON_ECS,
+            to: ON_LAMBDA
+        }]
     );
 }
 
@@ -367,10 +421,17 @@ fn pre_warm_ends_after_the_warning_has_cleared_for_the_hold() {
         (warm(Ok, 10.0), vec![]),
         (warm(InsufficientData, 10.0), vec![]),
         (warm(Ok, 300.0), vec![ScaleIn { from: 2, to: 0 }]),
-        (warm(InsufficientData, 300.0), vec![ScaleIn { from: 2, to: 0 }]),
+        (
+            warm(InsufficientData, 300.0),
+            vec![ScaleIn { from: 2, to: 0 }],
+        ),
     ];
     for (observed, expected) in table {
-        assert_eq!(plan_with(&config, &observed).steps, expected, "{observed:?}");
+        assert_eq!(
+            plan_with(&config, &observed).steps,
+            expected,
+            "{observed:?}"
+        );
     }
 }
 
@@ -380,9 +441,17 @@ fn a_warm_alarm_does_not_stop_a_return_but_keeps_the_tasks() {
         ("SPILLOVER_WARM_ALARM_NAMES", "web-app-warm"),
         ("SPILLOVER_STEPS", "100"),
     ]);
-    let spilled = Observed::spilled().with_alarm(Ok).with_warm(Alarm, LONG_AGO);
+    let spilled = Observed::spilled()
+        .with_alarm(Ok)
+        .with_warm(Alarm, LONG_AGO);
     let plan = plan_with(&config, &spilled);
-    assert_eq!(plan.steps, [SetWeights { from: ON_ECS, to: ON_LAMBDA }]);
+    assert_eq!(
+        plan.steps,
+        [SetWeights {
+            from: ON_ECS,
+            to: ON_LAMBDA
+        }]
+    );
     let returned = Observed::half_returned()
         .with_warm(Alarm, LONG_AGO)
         .drained();
@@ -396,10 +465,38 @@ fn a_scalable_target_gets_its_minimum_raised_and_its_desired_count_left_to_the_p
     let config = all_or_nothing();
     let table = [
         // (min, max, saved already) -> raise
-        ((0, 10, None), Some(RaiseMinCapacity { from: 0, to: 2, save: true })),
-        ((1, 10, None), Some(RaiseMinCapacity { from: 1, to: 2, save: true })),
-        ((1, 10, Some(0)), Some(RaiseMinCapacity { from: 1, to: 2, save: false })),
-        ((0, 1, None), Some(RaiseMinCapacity { from: 0, to: 1, save: true })),
+        (
+            (0, 10, None),
+            Some(RaiseMinCapacity {
+                from: 0,
+                to: 2,
+                save: true,
+            }),
+        ),
+        (
+            (1, 10, None),
+            Some(RaiseMinCapacity {
+                from: 1,
+                to: 2,
+                save: true,
+            }),
+        ),
+        (
+            (1, 10, Some(0)),
+            Some(RaiseMinCapacity {
+                from: 1,
+                to: 2,
+                save: false,
+            }),
+        ),
+        (
+            (0, 1, None),
+            Some(RaiseMinCapacity {
+                from: 0,
+                to: 1,
+                save: true,
+            }),
+        ),
         ((3, 10, None), None),
     ];
     for ((min, max, saved), raise) in table {
@@ -408,9 +505,18 @@ fn a_scalable_target_gets_its_minimum_raised_and_its_desired_count_left_to_the_p
             observed = observed.with_saved_min(saved);
         }
         let plan = plan_with(&config, &observed);
-        assert_eq!(plan.steps.first().filter(|s| matches!(s, RaiseMinCapacity { .. })), raise.as_ref(), "{min}..{max}");
+        assert_eq!(
+            plan.steps
+                .first()
+                .filter(|s| matches!(s, RaiseMinCapacity { .. })),
+            raise.as_ref(),
+            "{min}..{max}"
+        );
         assert!(
-            !plan.steps.iter().any(|s| matches!(s, ScaleOut { .. } | ScaleIn { .. })),
+            !plan
+                .steps
+                .iter()
+                .any(|s| matches!(s, ScaleOut { .. } | ScaleIn { .. })),
             "desired count written under a scaling policy: {plan:?}"
         );
     }
@@ -447,21 +553,39 @@ fn scale_in_waits_until_traffic_has_left_ecs() {
     // (observed, drain evidence) -> scales in, needs the evidence, seconds after
     let table = [
         // Sticky window 600 s not over since the return: nothing read yet.
-        ((returned(100.0).with_sticky(600), None), (false, None, Some(500.0))),
+        (
+            (returned(100.0).with_sticky(600), None),
+            (false, None, Some(500.0)),
+        ),
         // Window over: the evidence is asked for.
-        ((returned(600.0).with_sticky(600), None), (false, Some(600.0), None)),
+        (
+            (returned(600.0).with_sticky(600), None),
+            (false, Some(600.0), None),
+        ),
         // Still requests on ECS over the window.
-        ((returned(600.0).with_sticky(600), Some(drain(12.0, 0.0))), (false, None, Some(600.0))),
+        (
+            (returned(600.0).with_sticky(600), Some(drain(12.0, 0.0))),
+            (false, None, Some(600.0)),
+        ),
         // No requests, but the deregistration delay (900 s) is not over.
-        ((returned(600.0).with_sticky(600), Some(drain(0.0, 900.0))), (false, None, Some(300.0))),
+        (
+            (returned(600.0).with_sticky(600), Some(drain(0.0, 900.0))),
+            (false, None, Some(300.0)),
+        ),
         // No requests, delay over.
-        ((returned(600.0).with_sticky(600), Some(drain(0.0, 300.0))), (true, None, None)),
+        (
+            (returned(600.0).with_sticky(600), Some(drain(0.0, 300.0))),
+            (true, None, None),
+        ),
         // No stickiness: one metric period (60 s) stands for the window.
         ((returned(30.0), None), (false, None, Some(30.0))),
         ((returned(60.0), None), (false, Some(60.0), None)),
         // Never shifted (a pre-warm, or the alarm cleared before the shift): no return
         // to wait from, only the evidence.
-        ((Observed::scaling().with_alarm(Ok), Some(drain(0.0, 300.0))), (true, None, None)),
+        (
+            (Observed::scaling().with_alarm(Ok), Some(drain(0.0, 300.0))),
+            (true, None, None),
+        ),
     ];
     for ((observed, drain), (scales_in, needs, after)) in table {
         let observed = Observed { drain, ..observed };
@@ -474,14 +598,30 @@ fn scale_in_waits_until_traffic_has_left_ecs() {
 
 #[test]
 fn never_scales_in_in_the_run_that_returned_traffic() {
-    let plan = plan_with(&all_or_nothing(), &Observed::spilled().with_alarm(Ok).drained());
-    assert_eq!(plan.steps, [SetWeights { from: ON_ECS, to: ON_LAMBDA }]);
-    assert!(plan.reason.contains("scale-in in a later run"), "{}", plan.reason);
+    let plan = plan_with(
+        &all_or_nothing(),
+        &Observed::spilled().with_alarm(Ok).drained(),
+    );
+    assert_eq!(
+        plan.steps,
+        [SetWeights {
+            from: ON_ECS,
+            to: ON_LAMBDA
+        }]
+    );
+    assert!(
+        plan.reason.contains("scale-in in a later run"),
+        "{}",
+        plan.reason
+    );
 }
 
 #[test]
 fn capacity_stays_for_the_return_hold_after_the_alarm_cleared() {
-    let young = Observed::scaling().with_alarm(Ok).with_alarm_age(100.0).drained();
+    let young = Observed::scaling()
+        .with_alarm(Ok)
+        .with_alarm_age(100.0)
+        .drained();
     let plan = plan_with(&test_config(), &young);
     assert!(plan.is_noop());
     assert_eq!(plan.scale_in_after_secs, Some(200.0));
@@ -493,7 +633,10 @@ fn capacity_stays_for_the_return_hold_after_the_alarm_cleared() {
 fn ready_targets_are_shifted_to_without_waiting() {
     assert_eq!(
         steps(Observed::scaling().with_running(2).with_healthy(1)),
-        [SetWeights { from: ON_LAMBDA, to: HALF }]
+        [SetWeights {
+            from: ON_LAMBDA,
+            to: HALF
+        }]
     );
 }
 
@@ -501,7 +644,13 @@ fn ready_targets_are_shifted_to_without_waiting() {
 fn healthy_targets_without_running_tasks_are_not_ready() {
     assert_eq!(
         steps(Observed::scaling().with_healthy(2)),
-        [WaitUntilReady { min_healthy: 1 }, SetWeights { from: ON_LAMBDA, to: HALF }]
+        [
+            WaitUntilReady { min_healthy: 1 },
+            SetWeights {
+                from: ON_LAMBDA,
+                to: HALF
+            }
+        ]
     );
 }
 
@@ -510,9 +659,15 @@ fn spilled_without_healthy_targets_goes_back_to_lambda_first() {
     assert_eq!(
         steps(Observed::spilled().with_healthy(0)),
         [
-            SetWeights { from: ON_ECS, to: ON_LAMBDA },
+            SetWeights {
+                from: ON_ECS,
+                to: ON_LAMBDA
+            },
             WaitUntilReady { min_healthy: 1 },
-            SetWeights { from: ON_LAMBDA, to: HALF },
+            SetWeights {
+                from: ON_LAMBDA,
+                to: HALF
+            },
         ]
     );
     // Whatever the alarm, and before any hold.
@@ -521,7 +676,13 @@ fn spilled_without_healthy_targets_goes_back_to_lambda_first() {
             .with_healthy(0)
             .with_alarm(alarm)
             .with_alarm_age(1.0);
-        assert_eq!(steps(hold), [SetWeights { from: ON_ECS, to: ON_LAMBDA }]);
+        assert_eq!(
+            steps(hold),
+            [SetWeights {
+                from: ON_ECS,
+                to: ON_LAMBDA
+            }]
+        );
     }
 }
 
@@ -543,7 +704,10 @@ fn return_leaves_a_custom_lambda_weight_alone_and_repairs_invalid_ones() {
     assert_eq!(steps(Observed::idle().with_weights(5, 0)), []);
     assert_eq!(
         steps(Observed::idle().with_weights(0, 0)),
-        [SetWeights { from: Weights { lambda: 0, ecs: 0 }, to: ON_LAMBDA }]
+        [SetWeights {
+            from: Weights { lambda: 0, ecs: 0 },
+            to: ON_LAMBDA
+        }]
     );
 }
 
@@ -563,7 +727,10 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                 healthy = healthy.max(min_healthy);
             }
             SetWeights { from, to } => {
-                assert_eq!(from, weights, "step starts from the weights it will find: {plan:?}");
+                assert_eq!(
+                    from, weights,
+                    "step starts from the weights it will find: {plan:?}"
+                );
                 assert!(to.check().is_ok(), "{plan:?}");
                 assert!(
                     to.ecs == 0 || is_ready(running, healthy, c.min_healthy),
@@ -583,11 +750,19 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                 weights_changed = true;
             }
             ScaleIn { .. } | RestoreMinCapacity { .. } => {
-                assert_eq!(weights.ecs, 0, "scale-in while ECS has weight: {o:?} {plan:?}");
-                assert!(!weights_changed, "scale-in in the run that moved traffic: {o:?} {plan:?}");
+                assert_eq!(
+                    weights.ecs, 0,
+                    "scale-in while ECS has weight: {o:?} {plan:?}"
+                );
+                assert!(
+                    !weights_changed,
+                    "scale-in in the run that moved traffic: {o:?} {plan:?}"
+                );
                 assert_ne!(o.alarm, Alarm, "{plan:?}");
                 assert_ne!(o.warm, Some(Alarm), "{plan:?}");
-                let drain = o.drain.expect("scale-in without evidence that traffic left");
+                let drain = o
+                    .drain
+                    .expect("scale-in without evidence that traffic left");
                 assert_eq!(drain.requests, 0.0, "{o:?} {plan:?}");
                 let window = f64::from(o.sticky_secs).max(c.metric_period.as_secs_f64());
                 if let Some(age) = o.marks.returned_secs_ago {
@@ -597,16 +772,23 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                     );
                 }
                 assert!(
-                    o.alarm_age_secs.is_none_or(|a| a >= c.return_hold.as_secs_f64()),
+                    o.alarm_age_secs
+                        .is_none_or(|a| a >= c.return_hold.as_secs_f64()),
                     "scale-in inside the return hold: {o:?} {plan:?}"
                 );
                 if matches!(step, ScaleIn { .. }) {
-                    assert!(o.scalable.is_none(), "desired count under a scaling policy: {plan:?}");
+                    assert!(
+                        o.scalable.is_none(),
+                        "desired count under a scaling policy: {plan:?}"
+                    );
                 }
             }
             ScaleOut { from, to } => {
                 assert!(to > from, "{plan:?}");
-                assert!(o.scalable.is_none(), "desired count under a scaling policy: {plan:?}");
+                assert!(
+                    o.scalable.is_none(),
+                    "desired count under a scaling policy: {plan:?}"
+                );
             }
             RaiseMinCapacity { from, to, .. } => {
                 assert!(to > from, "{plan:?}");
@@ -615,7 +797,8 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
         }
     }
     assert!(ups <= 1, "more than one step up in a run: {o:?} {plan:?}");
-    let unsafe_now = o.weights.check().is_err() || (o.weights.ecs > 0 && !o.is_ready(c.min_healthy));
+    let unsafe_now =
+        o.weights.check().is_err() || (o.weights.ecs > 0 && !o.is_ready(c.min_healthy));
     if unsafe_now {
         assert!(
             matches!(plan.steps.first(), Some(SetWeights { to: ON_LAMBDA, .. })),
@@ -631,12 +814,31 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
         test_config_with(&[("SPILLOVER_STEPS", "100"), ("SPILLOVER_SPILL_COUNT", "3")]),
     ];
     let weights = [(1, 0), (0, 1), (1, 1), (3, 1), (5, 0), (0, 0)];
-    let warms = [None, Some((Alarm, LONG_AGO)), Some((Ok, 10.0)), Some((Ok, LONG_AGO))];
+    let warms = [
+        None,
+        Some((Alarm, LONG_AGO)),
+        Some((Ok, 10.0)),
+        Some((Ok, LONG_AGO)),
+    ];
     let marks = [
         Marks::default(),
-        Marks { shifted_secs_ago: Some(LONG_AGO), stepped_secs_ago: Some(LONG_AGO), ..Marks::default() },
-        Marks { returned_secs_ago: Some(10.0), stepped_secs_ago: Some(10.0), saved_min_capacity: Some(0), ..Marks::default() },
-        Marks { returned_secs_ago: Some(LONG_AGO), stepped_secs_ago: Some(LONG_AGO), saved_min_capacity: Some(1), ..Marks::default() },
+        Marks {
+            shifted_secs_ago: Some(LONG_AGO),
+            stepped_secs_ago: Some(LONG_AGO),
+            ..Marks::default()
+        },
+        Marks {
+            returned_secs_ago: Some(10.0),
+            stepped_secs_ago: Some(10.0),
+            saved_min_capacity: Some(0),
+            ..Marks::default()
+        },
+        Marks {
+            returned_secs_ago: Some(LONG_AGO),
+            stepped_secs_ago: Some(LONG_AGO),
+            saved_min_capacity: Some(1),
+            ..Marks::default()
+        },
     ];
     let drains = [None, Some((0.0, 300.0)), Some((5.0, 0.0))];
     let mut checked = 0;
@@ -736,7 +938,10 @@ fn later(world: &mut Observed) {
 fn runs_converge_on_the_alarms_state_and_never_stick() {
     let configs = [
         test_config(),
-        test_config_with(&[("SPILLOVER_STEPS", "10,25,50,100"), ("SPILLOVER_SPILL_COUNT", "4")]),
+        test_config_with(&[
+            ("SPILLOVER_STEPS", "10,25,50,100"),
+            ("SPILLOVER_SPILL_COUNT", "4"),
+        ]),
         all_or_nothing(),
     ];
     for config in &configs {
@@ -755,7 +960,11 @@ fn runs_converge_on_the_alarms_state_and_never_stick() {
                     let mut plan = decide(&tick(), &world, config);
                     if let Some(window) = plan.needs_drain_window_secs {
                         // The loop reads the evidence and decides again.
-                        world.drain = Some(Drain { deregistration_delay_secs: 300.0, requests: 0.0, window_secs: window });
+                        world.drain = Some(Drain {
+                            deregistration_delay_secs: 300.0,
+                            requests: 0.0,
+                            window_secs: window,
+                        });
                         plan = decide(&tick(), &world, config);
                     }
                     assert_safe(&world, &plan, config);
@@ -765,7 +974,10 @@ fn runs_converge_on_the_alarms_state_and_never_stick() {
                     apply(&mut world, &plan);
                     later(&mut world);
                     runs += 1;
-                    assert!(runs <= config.steps.len() + 3, "no convergence from {start:?} under {alarm}: {world:?}");
+                    assert!(
+                        runs <= config.steps.len() + 3,
+                        "no convergence from {start:?} under {alarm}: {world:?}"
+                    );
                 }
                 let top = percent(weights_at(*config.steps.last().unwrap()));
                 if alarm == Alarm {
@@ -775,7 +987,10 @@ fn runs_converge_on_the_alarms_state_and_never_stick() {
                     assert_eq!(world.weights.ecs, 0, "{start:?} under {alarm}: {world:?}");
                     match world.scalable {
                         Some(_) => assert_eq!(world.marks.saved_min_capacity, None, "{world:?}"),
-                        None => assert_eq!(world.desired, config.idle_count, "{start:?} under {alarm}: {world:?}"),
+                        None => assert_eq!(
+                            world.desired, config.idle_count,
+                            "{start:?} under {alarm}: {world:?}"
+                        ),
                     }
                 }
             }

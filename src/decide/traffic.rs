@@ -50,7 +50,10 @@ pub fn healthy_needed(percent: u8, spill_count: i32, min_healthy: u32) -> u32 {
 const EPSILON: f64 = 1e-6;
 
 fn next_up(steps: &[u8], now: f64) -> Option<u8> {
-    steps.iter().copied().find(|&s| f64::from(s) > now + EPSILON)
+    steps
+        .iter()
+        .copied()
+        .find(|&s| f64::from(s) > now + EPSILON)
 }
 
 fn next_down(steps: &[u8], now: f64) -> u8 {
@@ -90,7 +93,9 @@ pub(super) fn step_up(draft: &mut Draft) {
         draft.note(format!(
             "step up {now:.0}% -> {next}% on ECS once {need} targets are healthy"
         ));
-        draft.steps.push(super::Step::WaitUntilReady { min_healthy: need });
+        draft
+            .steps
+            .push(super::Step::WaitUntilReady { min_healthy: need });
         draft.set_weights(to);
     } else {
         draft.note(format!(
