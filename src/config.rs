@@ -141,6 +141,20 @@ impl Config {
         if self.lambda_target_group_arn == self.ecs_target_group_arn {
             return fail("SPILLOVER_LAMBDA_TARGET_GROUP_ARN and SPILLOVER_ECS_TARGET_GROUP_ARN are the same target group".into());
         }
+        // The CloudWatch dimensions of the ECS target group's RequestCount come from these.
+        if !self.ecs_target_group_arn.contains(":targetgroup/") {
+            return fail(format!(
+                "SPILLOVER_ECS_TARGET_GROUP_ARN must be a target group ARN (…:targetgroup/NAME/ID), got {:?}",
+                self.ecs_target_group_arn
+            ));
+        }
+        if !(self.site.arn().contains(":listener/") || self.site.arn().contains(":listener-rule/"))
+        {
+            return fail(format!(
+                "SPILLOVER_LISTENER_ARN / SPILLOVER_RULE_ARN must be a listener or listener rule ARN, got {:?}",
+                self.site.arn()
+            ));
+        }
         if self.spill_count < 1 {
             return fail(format!(
                 "SPILLOVER_SPILL_COUNT must be at least 1, got {}",
