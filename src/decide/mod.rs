@@ -191,10 +191,14 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
         } else if draft.weights.ecs == 0 {
             capacity::scale_in(&mut draft, &calm);
         }
-        match (&calm, warm) {
-            (Err(_), _) => Intent::Hold,
-            (Ok(()), true) if !draft.changes_weights() => Intent::Warm,
-            (Ok(()), _) => Intent::Return,
+        if draft.changes_weights() && calm.is_ok() {
+            Intent::Return
+        } else if warm {
+            Intent::Warm
+        } else if calm.is_err() {
+            Intent::Hold
+        } else {
+            Intent::Return
         }
     };
     let now = format!("alarm is {} now ({})", observed.alarm, trigger.describe());

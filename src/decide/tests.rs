@@ -395,6 +395,13 @@ fn a_warm_alarm_scales_out_at_weight_zero() {
     let plan = plan_with(&config, &Observed::idle().with_warm(Alarm, 5.0));
     assert_eq!(plan.intent, Intent::Warm);
     assert_eq!(plan.steps, [ScaleOut { from: 0, to: 2 }]);
+    // The spill alarm just cleared (inside its hold): still a pre-warm.
+    let plan = plan_with(
+        &config,
+        &Observed::idle().with_alarm_age(10.0).with_warm(Alarm, 5.0),
+    );
+    assert_eq!(plan.intent, Intent::Warm);
+    assert_eq!(plan.steps, [ScaleOut { from: 0, to: 2 }]);
     // Already warm: nothing, and certainly no weight.
     let warm = Observed::scaling()
         .with_alarm(Ok)
