@@ -70,7 +70,8 @@ fn print(value: &impl serde::Serialize) {
 }
 
 /// `plan EVENT.json [--observed STATE.json]`. Without `--observed`, the world is taken as
-/// idle (traffic on Lambda, service at the idle count) with the alarm in the event's state.
+/// idle (traffic on Lambda, service at the idle count) with the alarm in the event's state
+/// since the event (so an OK event is inside the return hold).
 fn plan(args: &[&str]) -> Result<i32> {
     let (event, observed) = match args {
         [event] => (*event, None),
@@ -94,12 +95,20 @@ fn plan(args: &[&str]) -> Result<i32> {
                 Trigger::Alarm { state, .. } => *state,
                 Trigger::Tick { .. } => AlarmState::Ok,
             },
+            alarm_age_secs: match &trigger {
+                Trigger::Alarm { .. } => Some(0.0),
+                Trigger::Tick { .. } => None,
+            },
+            warm: None,
+            warm_age_secs: None,
             weights: Weights::ON_LAMBDA,
             desired: config.idle_count,
             running: 0,
             healthy: 0,
             sticky_secs: 0,
-            alarm_age_secs: None,
+            scalable: None,
+            marks: Default::default(),
+            drain: None,
         },
     };
     let plan = decide(&trigger, &observed, &config);

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::observed::Weights;
 
 /// Where the weighted forward action lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +26,7 @@ impl ForwardSite {
 pub struct PollSettings {
     /// First wait between two checks.
     pub interval: Duration,
-    /// The wait doubles after every check up to this.
+    /// The wait doubles after every check up to this; equal to `interval`, no backoff.
     pub max_interval: Duration,
     /// The longest the loop waits for tasks, whatever the Lambda deadline.
     pub budget: Duration,
@@ -43,14 +42,24 @@ pub struct Config {
     pub lambda_target_group_arn: String,
     pub ecs_target_group_arn: String,
     pub alarm_names: Vec<String>,
-    /// Desired count while spilled.
+    /// Warning alarms: in ALARM, the service is scaled out at weight 0 (pre-warm).
+    pub warm_alarm_names: Vec<String>,
+    /// Desired count (or Application Auto Scaling minimum) while spilled or pre-warmed.
     pub spill_count: i32,
     /// Desired count after returning.
     pub idle_count: i32,
     /// Healthy targets (and running tasks) needed before the ECS target group gets weight.
     pub min_healthy: u32,
-    /// Weights while spilled.
-    pub spill_weights: Weights,
+    /// Percent of traffic on ECS at each step, ascending, the last one the full spill.
+    pub steps: Vec<u8>,
+    /// How long every alarm must have been out of ALARM before traffic steps back.
+    pub return_hold: Duration,
+    /// Least time between the shift to ECS and the first step back.
+    pub min_spill: Duration,
+    /// Least time between a weight change and the next step back.
+    pub step_settle: Duration,
+    /// Period of the `RequestCount` query that tells whether traffic has left ECS.
+    pub metric_period: Duration,
     pub poll: PollSettings,
 }
 
@@ -82,18 +91,13 @@ impl Config {
                 ));
             }
         };
-        let alarm_names: Vec<String> = vars
-            .required("SPILLOVER_ALARM_NAMES")?
-            .split(',')
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .map(String::from)
-            .collect();
+        let alarm_names = names(Some(vars.required("SPILLOVER_ALARM_NAMES")?));
         if alarm_names.is_empty() {
             return Err(Error::Config(
                 "SPILLOVER_ALARM_NAMES must list at least one alarm name (comma-separated)".into(),
             ));
         }
+        let warm_alarm_names = names(vars.optional("SPILLOVER_WARM_ALARM_NAMES"));
 
         let config = Config {
             cluster: vars.required("SPILLOVER_CLUSTER")?,
@@ -108,22 +112,24 @@ impl Config {
                 vars.required("SPILLOVER_ECS_TARGET_GROUP_ARN")?,
             )?,
             alarm_names,
+            warm_alarm_names,
             spill_count: vars.number("SPILLOVER_SPILL_COUNT", 2)?,
             idle_count: vars.number("SPILLOVER_IDLE_COUNT", 0)?,
             min_healthy: vars.number("SPILLOVER_MIN_HEALTHY", 1)?,
-            spill_weights: Weights {
-                lambda: vars.number("SPILLOVER_SPILL_LAMBDA_WEIGHT", 0)?,
-                ecs: vars.number("SPILLOVER_SPILL_ECS_WEIGHT", 1)?,
-            },
+            steps: steps(&vars.text("SPILLOVER_STEPS", "50,100"))?,
+            return_hold: vars.seconds("SPILLOVER_RETURN_HOLD_SECS", 300)?,
+            min_spill: vars.seconds("SPILLOVER_MIN_SPILL_SECS", 120)?,
+            step_settle: vars.seconds("SPILLOVER_STEP_SETTLE_SECS", 120)?,
+            metric_period: vars.seconds("SPILLOVER_METRIC_PERIOD_SECS", 60)?,
+            // Fast reaction: one check every 800 ms without backoff. A check reads the
+            // target health (and the tasks only when it looks ready, or every few checks
+            // to catch a task that failed to start), so the wait stays under 3 reads/s and
+            // the weights move within a second of the targets turning healthy.
             poll: PollSettings {
-                interval: Duration::from_millis(vars.number("SPILLOVER_POLL_INTERVAL_MS", 2_000)?),
-                max_interval: Duration::from_millis(
-                    vars.number("SPILLOVER_POLL_MAX_INTERVAL_MS", 15_000)?,
-                ),
-                budget: Duration::from_secs(vars.number("SPILLOVER_WAIT_BUDGET_SECS", 240)?),
-                deadline_margin: Duration::from_millis(
-                    vars.number("SPILLOVER_DEADLINE_MARGIN_MS", 10_000)?,
-                ),
+                interval: vars.millis("SPILLOVER_POLL_INTERVAL_MS", 800)?,
+                max_interval: vars.millis("SPILLOVER_POLL_MAX_INTERVAL_MS", 800)?,
+                budget: vars.seconds("SPILLOVER_WAIT_BUDGET_SECS", 240)?,
+                deadline_margin: vars.millis("SPILLOVER_DEADLINE_MARGIN_MS", 10_000)?,
             },
         };
         config.check()
@@ -134,6 +140,20 @@ impl Config {
         let fail = |msg: String| Err(Error::Config(msg));
         if self.lambda_target_group_arn == self.ecs_target_group_arn {
             return fail("SPILLOVER_LAMBDA_TARGET_GROUP_ARN and SPILLOVER_ECS_TARGET_GROUP_ARN are the same target group".into());
+        }
+        // The CloudWatch dimensions of the ECS target group's RequestCount come from these.
+        if !self.ecs_target_group_arn.contains(":targetgroup/") {
+            return fail(format!(
+                "SPILLOVER_ECS_TARGET_GROUP_ARN must be a target group ARN (…:targetgroup/NAME/ID), got {:?}",
+                self.ecs_target_group_arn
+            ));
+        }
+        if !(self.site.arn().contains(":listener/") || self.site.arn().contains(":listener-rule/"))
+        {
+            return fail(format!(
+                "SPILLOVER_LISTENER_ARN / SPILLOVER_RULE_ARN must be a listener or listener rule ARN, got {:?}",
+                self.site.arn()
+            ));
         }
         if self.spill_count < 1 {
             return fail(format!(
@@ -153,15 +173,17 @@ impl Config {
                 self.spill_count, self.min_healthy
             ));
         }
-        if self.spill_weights.ecs == 0 {
-            return fail(
-                "SPILLOVER_SPILL_ECS_WEIGHT must be above 0, or spilling moves no traffic".into(),
-            );
-        }
-        if let Err(why) = self.spill_weights.check() {
+        if let Some(name) = self
+            .warm_alarm_names
+            .iter()
+            .find(|n| self.alarm_names.contains(n))
+        {
             return fail(format!(
-                "SPILLOVER_SPILL_LAMBDA_WEIGHT / SPILLOVER_SPILL_ECS_WEIGHT: {why}"
+                "alarm {name:?} is in both SPILLOVER_ALARM_NAMES and SPILLOVER_WARM_ALARM_NAMES"
             ));
+        }
+        if self.metric_period < Duration::from_secs(1) {
+            return fail("SPILLOVER_METRIC_PERIOD_SECS must be at least 1 (CloudWatch periods are whole seconds)".into());
         }
         if self.poll.interval.is_zero() || self.poll.max_interval < self.poll.interval {
             return fail(
@@ -175,9 +197,47 @@ impl Config {
         Ok(self)
     }
 
+    /// One of the spill alarms or the warm alarms: an event for it wakes the loop.
     pub fn is_configured_alarm(&self, name: &str) -> bool {
-        self.alarm_names.iter().any(|n| n == name)
+        self.alarm_names
+            .iter()
+            .chain(&self.warm_alarm_names)
+            .any(|n| n == name)
     }
+}
+
+/// Comma-separated names, blanks dropped.
+fn names(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// `SPILLOVER_STEPS`: percents of traffic on ECS, each within 1..=100, in any order.
+fn steps(value: &str) -> Result<Vec<u8>> {
+    let bad = |why: String| {
+        Error::Config(format!(
+            "SPILLOVER_STEPS must be comma-separated percents within 1..=100 (e.g. 10,25,50,100), {why}"
+        ))
+    };
+    let mut steps = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let percent: u8 = part.parse().map_err(|_| bad(format!("got {part:?}")))?;
+        if !(1..=100).contains(&percent) {
+            return Err(bad(format!("got {percent}")));
+        }
+        steps.push(percent);
+    }
+    if steps.is_empty() {
+        return Err(bad("got none".into()));
+    }
+    steps.sort_unstable();
+    steps.dedup();
+    Ok(steps)
 }
 
 struct Vars<'a, F: Fn(&str) -> Option<String>>(&'a F);
@@ -204,6 +264,37 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
                 .parse()
                 .map_err(|_| Error::Config(format!("{name} must be a whole number, got {raw:?}"))),
         }
+    }
+
+    fn text(&self, name: &str, default: &str) -> String {
+        self.optional(name).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A duration in seconds; decimals are accepted (`7.5`), since a faster-than-real-time
+    /// test world divides every `_SECS` setting by its speed.
+    fn seconds(&self, name: &str, default: u64) -> Result<Duration> {
+        self.duration(name, default as f64, 1.0)
+    }
+
+    /// A duration in milliseconds; decimals are accepted.
+    fn millis(&self, name: &str, default: u64) -> Result<Duration> {
+        self.duration(name, default as f64, 0.001)
+    }
+
+    fn duration(&self, name: &str, default: f64, unit_secs: f64) -> Result<Duration> {
+        let value = match self.optional(name) {
+            None => default,
+            Some(raw) => raw.parse::<f64>().map_err(|_| {
+                Error::Config(format!(
+                    "{name} must be a number (decimals allowed), got {raw:?}"
+                ))
+            })?,
+        };
+        Duration::try_from_secs_f64(value * unit_secs).map_err(|_| {
+            Error::Config(format!(
+                "{name} must be a finite number of at least 0, got {value}"
+            ))
+        })
     }
 }
 
@@ -261,9 +352,18 @@ pub(crate) mod tests {
         Config::from_lookup(|name| vars.get(name).cloned())
     }
 
-    /// The config the decision tests use.
+    /// The config the decision tests use: every default.
     pub(crate) fn test_config() -> Config {
         load(&base_vars()).expect("base vars are valid")
+    }
+
+    /// The defaults with some variables set.
+    pub(crate) fn test_config_with(extra: &[(&'static str, &str)]) -> Config {
+        let mut vars = base_vars();
+        for (name, value) in extra {
+            vars.insert(name, value.to_string());
+        }
+        load(&vars).expect("test vars are valid")
     }
 
     fn error_of(vars: &HashMap<&'static str, String>) -> String {
@@ -278,8 +378,14 @@ pub(crate) mod tests {
         assert_eq!(config.spill_count, 2);
         assert_eq!(config.idle_count, 0);
         assert_eq!(config.min_healthy, 1);
-        assert_eq!(config.spill_weights, Weights { lambda: 0, ecs: 1 });
-        assert_eq!(config.poll.interval, Duration::from_secs(2));
+        assert_eq!(config.steps, [50, 100]);
+        assert_eq!(config.return_hold, Duration::from_secs(300));
+        assert_eq!(config.min_spill, Duration::from_secs(120));
+        assert_eq!(config.step_settle, Duration::from_secs(120));
+        assert_eq!(config.metric_period, Duration::from_secs(60));
+        assert!(config.warm_alarm_names.is_empty());
+        assert_eq!(config.poll.interval, Duration::from_millis(800));
+        assert_eq!(config.poll.max_interval, Duration::from_millis(800));
         assert_eq!(config.poll.budget, Duration::from_secs(240));
         assert_eq!(
             config.alarm_names,
@@ -335,11 +441,39 @@ pub(crate) mod tests {
             ),
             ("SPILLOVER_MIN_HEALTHY", "3", "SPILLOVER_MIN_HEALTHY"),
             ("SPILLOVER_IDLE_COUNT", "2", "SPILLOVER_IDLE_COUNT"),
-            ("SPILLOVER_SPILL_ECS_WEIGHT", "1000", "0..=999"),
+            ("SPILLOVER_STEPS", "0,100", "SPILLOVER_STEPS must be"),
+            ("SPILLOVER_STEPS", "50,101", "got 101"),
+            ("SPILLOVER_STEPS", "half", "got \"half\""),
+            ("SPILLOVER_STEPS", ",", "got none"),
             (
-                "SPILLOVER_SPILL_ECS_WEIGHT",
-                "0",
-                "SPILLOVER_SPILL_ECS_WEIGHT must be above 0",
+                "SPILLOVER_RETURN_HOLD_SECS",
+                "-1",
+                "SPILLOVER_RETURN_HOLD_SECS must be a finite",
+            ),
+            (
+                "SPILLOVER_MIN_SPILL_SECS",
+                "NaN",
+                "SPILLOVER_MIN_SPILL_SECS must be a finite",
+            ),
+            (
+                "SPILLOVER_WAIT_BUDGET_SECS",
+                "soon",
+                "SPILLOVER_WAIT_BUDGET_SECS must be a number",
+            ),
+            (
+                "SPILLOVER_POLL_INTERVAL_MS",
+                "inf",
+                "SPILLOVER_POLL_INTERVAL_MS must be a finite",
+            ),
+            (
+                "SPILLOVER_METRIC_PERIOD_SECS",
+                "0.5",
+                "SPILLOVER_METRIC_PERIOD_SECS must be at least 1",
+            ),
+            (
+                "SPILLOVER_WARM_ALARM_NAMES",
+                "web-app-overloaded",
+                "in both SPILLOVER_ALARM_NAMES and SPILLOVER_WARM_ALARM_NAMES",
             ),
             (
                 "SPILLOVER_POLL_INTERVAL_MS",
@@ -354,6 +488,34 @@ pub(crate) mod tests {
             let err = error_of(&vars);
             assert!(err.contains(expected), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn durations_accept_decimals_for_a_faster_world() {
+        let config = test_config_with(&[
+            ("SPILLOVER_RETURN_HOLD_SECS", "7.5"),
+            ("SPILLOVER_WAIT_BUDGET_SECS", "24"),
+            ("SPILLOVER_POLL_INTERVAL_MS", "80.5"),
+            ("SPILLOVER_POLL_MAX_INTERVAL_MS", "80.5"),
+            ("SPILLOVER_MIN_SPILL_SECS", "0"),
+        ]);
+        assert_eq!(config.return_hold, Duration::from_millis(7_500));
+        assert_eq!(config.poll.budget, Duration::from_secs(24));
+        assert_eq!(config.poll.interval, Duration::from_micros(80_500));
+        assert_eq!(config.min_spill, Duration::ZERO);
+    }
+
+    #[test]
+    fn steps_are_sorted_and_warm_alarms_are_configured_alarms() {
+        let config = test_config_with(&[
+            ("SPILLOVER_STEPS", "100, 10,50,50,25"),
+            ("SPILLOVER_WARM_ALARM_NAMES", "web-app-warm, "),
+        ]);
+        assert_eq!(config.steps, [10, 25, 50, 100]);
+        assert_eq!(config.warm_alarm_names, ["web-app-warm"]);
+        assert!(config.is_configured_alarm("web-app-warm"));
+        assert!(config.is_configured_alarm("web-app-overloaded"));
+        assert!(!config.is_configured_alarm("web-app-other"));
     }
 
     #[test]

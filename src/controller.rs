@@ -7,9 +7,10 @@ use tracing::{info, warn};
 
 use crate::aws::Aws;
 use crate::config::Config;
-use crate::decide::{Step, decide};
+use crate::decide::{Plan, Step, decide, percent};
 use crate::error::{Error, Result};
-use crate::observed::{AlarmState, Observed, is_ready};
+use crate::marks::{self, Mark};
+use crate::observed::{AlarmState, Drain, Observed, Weights, is_ready};
 use crate::poller::{Backoff, Check, PollStats, poll_until};
 use crate::report::{ActionRecord, Outcome, Summary};
 use crate::trigger::Trigger;
@@ -24,30 +25,72 @@ impl Controller {
         Controller { config, aws }
     }
 
-    /// Reads everything the decision needs, in parallel.
+    /// Reads everything the decision needs, in parallel (but the evidence that traffic
+    /// has left ECS, which is read only when a scale-in is otherwise due).
     pub async fn observe(&self) -> Result<Observed> {
-        let ((alarm, changed_at), (weights, sticky_secs), desired, tasks, healthy) = tokio::try_join!(
+        let (alarms, (weights, sticky_secs), service, tasks, healthy, scalable) = tokio::try_join!(
             self.aws.alarms.read(),
             self.aws.listener.forward(),
-            self.aws.ecs.desired_count(),
+            self.aws.ecs.service_state(),
             self.aws.ecs.tasks(None),
             self.aws.listener.healthy_targets(),
+            self.aws.scaling.target(),
         )?;
-        let alarm_age_secs = changed_at.map(|t| {
-            SystemTime::now()
-                .duration_since(t)
-                .unwrap_or_default()
-                .as_secs()
-        });
+        let now = SystemTime::now();
+        let age = |at: Option<SystemTime>| {
+            at.map(|at| {
+                now.duration_since(at)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0)
+            })
+        };
         Ok(Observed {
-            alarm,
+            alarm: alarms.spill.state,
+            alarm_age_secs: age(alarms.spill.changed_at),
+            warm: alarms.warm.map(|w| w.state),
+            warm_age_secs: alarms.warm.and_then(|w| age(w.changed_at)),
             weights,
-            desired,
+            desired: service.desired,
             running: tasks.running,
             healthy,
             sticky_secs,
-            alarm_age_secs,
+            scalable,
+            marks: marks::parse(&service.tags, now),
+            drain: None,
         })
+    }
+
+    /// The ECS target group's deregistration delay and its `RequestCount` over the window.
+    async fn read_drain(&self, window_secs: f64) -> Result<Drain> {
+        let (target_group, load_balancer) = self.aws.listener.ecs_metric_dimensions()?;
+        let window = Duration::from_secs_f64(window_secs);
+        let (deregistration_delay_secs, requests) = tokio::try_join!(
+            self.aws.listener.deregistration_delay_secs(),
+            self.aws.alarms.target_group_sum(
+                "RequestCount",
+                &target_group,
+                &load_balancer,
+                window,
+                self.config.metric_period,
+            ),
+        )?;
+        Ok(Drain {
+            deregistration_delay_secs,
+            requests,
+            window_secs,
+        })
+    }
+
+    /// Observes and decides; when the decision needs the evidence that traffic has left
+    /// ECS, reads it and decides again.
+    async fn observe_and_decide(&self, trigger: &Trigger) -> Result<(Observed, Plan)> {
+        let mut observed = self.observe().await?;
+        let mut plan = decide(trigger, &observed, &self.config);
+        if let Some(window) = plan.needs_drain_window_secs {
+            observed.drain = Some(self.read_drain(window).await?);
+            plan = decide(trigger, &observed, &self.config);
+        }
+        Ok((observed, plan))
     }
 
     /// The latest moment a wait may end: the budget, or the Lambda deadline less the margin.
@@ -84,8 +127,8 @@ impl Controller {
         let calls_before = self.aws.calls.count();
         let mut summary = Summary::new(trigger.clone());
 
-        let observed = match self.observe().await {
-            Ok(observed) => observed,
+        let (observed, plan) = match self.observe_and_decide(&trigger).await {
+            Ok(found) => found,
             Err(e) => {
                 warn!(error = %e, "could not observe the world; nothing was written");
                 summary.fail(e);
@@ -93,7 +136,6 @@ impl Controller {
             }
         };
         summary.durations_ms.observe = ms(started.elapsed());
-        let plan = decide(&trigger, &observed, &self.config);
         info!(intent = ?plan.intent, steps = plan.steps.len(), reason = %plan.reason, dry_run, "plan");
         summary.observed = Some(observed.clone());
         summary.plan = Some(plan.clone());
@@ -168,49 +210,82 @@ impl Controller {
         match *step {
             Step::ScaleOut { to, .. } => {
                 self.aws.ecs.set_desired_count(to).await?;
-                Ok(None)
+            }
+            Step::RaiseMinCapacity { from, to, save } => {
+                // The old minimum is kept first: if the raise fails, the tag is harmless;
+                // if the tag failed after the raise, the minimum could not be restored.
+                if save {
+                    let saved = [(Mark::SavedMinCapacity.key(), from.to_string())];
+                    self.aws.ecs.tag(&saved).await?;
+                }
+                self.aws.scaling.set_min_capacity(to).await?;
             }
             Step::ScaleIn { to, .. } => {
-                // Someone may have given ECS weight since we looked: never scale in under traffic.
-                let weights = self.aws.listener.weights().await?;
-                if weights.ecs > 0 {
-                    return Err(Error::Changed(format!(
-                        "the ECS target group has weight again ({weights})"
-                    )));
-                }
+                self.no_ecs_weight().await?;
                 self.aws.ecs.set_desired_count(to).await?;
-                Ok(None)
             }
-            Step::WaitUntilReady { min_healthy } => self
-                .wait_until_ready(min_healthy, deadline, since)
-                .await
-                .map(Some),
-            Step::SetWeights { to, .. } => {
-                if to.ecs > 0 {
-                    // The plan was made before the wait: check health and the alarm again
-                    // right before the shift.
-                    let (healthy, alarm) = tokio::try_join!(
-                        self.aws.listener.healthy_targets(),
-                        self.aws.alarms.state()
-                    )?;
-                    if healthy < self.config.min_healthy {
-                        return Err(Error::NotReady {
-                            healthy,
-                            min_healthy: self.config.min_healthy,
-                        });
-                    }
-                    if alarm != AlarmState::Alarm {
-                        return Err(Error::Changed(format!(
-                            "the alarm went to {alarm} while tasks started"
-                        )));
-                    }
+            Step::RestoreMinCapacity { from, to } => {
+                self.no_ecs_weight().await?;
+                if from != to {
+                    self.aws.scaling.set_min_capacity(to).await?;
                 }
-                self.aws.listener.set_weights(to).await?;
-                Ok(None)
+                self.aws.ecs.untag(&[Mark::SavedMinCapacity.key()]).await?;
             }
+            Step::WaitUntilReady { min_healthy } => {
+                return self
+                    .wait_until_ready(min_healthy, deadline, since)
+                    .await
+                    .map(Some);
+            }
+            Step::SetWeights { from, to } => self.set_weights(from, to).await?,
         }
+        Ok(None)
     }
 
+    /// Someone may have given ECS weight since we looked: never scale in under traffic.
+    async fn no_ecs_weight(&self) -> Result<()> {
+        let weights = self.aws.listener.weights().await?;
+        if weights.ecs > 0 {
+            return Err(Error::Changed(format!(
+                "the ECS target group has weight again ({weights})"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn set_weights(&self, from: Weights, to: Weights) -> Result<()> {
+        if to.ecs > 0 {
+            // The plan was made before the wait: check health (and, for a step up, the
+            // alarm) again right before the shift.
+            let (healthy, alarm) =
+                tokio::try_join!(self.aws.listener.healthy_targets(), self.aws.alarms.state())?;
+            if healthy < self.config.min_healthy {
+                return Err(Error::NotReady {
+                    healthy,
+                    min_healthy: self.config.min_healthy,
+                });
+            }
+            if percent(to) > percent(from) && alarm != AlarmState::Alarm {
+                return Err(Error::Changed(format!(
+                    "the alarm went to {alarm} while tasks started"
+                )));
+            }
+        }
+        // The time of the change goes on the service first, so that a scale-in can never
+        // believe traffic left ECS earlier than it did.
+        let at = marks::time_value(SystemTime::now());
+        let records: Vec<(&str, String)> = marks::for_weights(from, to)
+            .into_iter()
+            .map(|mark| (mark.key(), at.clone()))
+            .collect();
+        self.aws.ecs.tag(&records).await?;
+        self.aws.listener.set_weights(to).await
+    }
+
+    /// Polls until `min` tasks run and `min` targets are healthy, at most one check per
+    /// poll interval. A check reads the target health (one call); the tasks only when
+    /// the targets look ready, and stopped tasks on the first check and every fifth, to end
+    /// the wait early on a failed start. So the wait makes about one read per check.
     async fn wait_until_ready(
         &self,
         min: u32,
@@ -221,30 +296,35 @@ impl Controller {
             interval: self.config.poll.interval,
             max_interval: self.config.poll.max_interval,
         };
+        let mut checks = 0u32;
         let (_, stats) = poll_until(
             "ECS tasks running and targets healthy",
             backoff,
             deadline,
-            || async {
-                let (tasks, healthy) = tokio::try_join!(
-                    self.aws.ecs.tasks(Some(since)),
-                    self.aws.listener.healthy_targets()
-                )?;
-                if let Some(stopped) = tasks.stopped {
-                    return Err(Error::TaskStopped {
-                        service: self.config.service.clone(),
-                        task: stopped.arn,
-                        reason: stopped.reason,
-                    });
+            || {
+                checks += 1;
+                let look_for_failures = checks % 5 == 1;
+                async move {
+                    if look_for_failures
+                        && let Some(stopped) = self.aws.ecs.failed_task(since).await?
+                    {
+                        return Err(Error::TaskStopped {
+                            service: self.config.service.clone(),
+                            task: stopped.arn,
+                            reason: stopped.reason,
+                        });
+                    }
+                    let healthy = self.aws.listener.healthy_targets().await?;
+                    if healthy < min {
+                        return Ok(Check::NotYet(format!("healthy {healthy}/{min}")));
+                    }
+                    let running = self.aws.ecs.running_tasks().await?;
+                    Ok(if is_ready(running, healthy, min) {
+                        Check::Ready(())
+                    } else {
+                        Check::NotYet(format!("running {running}/{min}, healthy {healthy}/{min}"))
+                    })
                 }
-                Ok(if is_ready(tasks.running, healthy, min) {
-                    Check::Ready(())
-                } else {
-                    Check::NotYet(format!(
-                        "running {}/{min}, pending {}, healthy {healthy}/{min}",
-                        tasks.running, tasks.pending
-                    ))
-                })
             },
         )
         .await?;
@@ -288,6 +368,7 @@ mod tests {
             aws_sdk_cloudwatch::Client::new(&shared),
             aws_sdk_ecs::Client::new(&shared),
             aws_sdk_elasticloadbalancingv2::Client::new(&shared),
+            aws_sdk_applicationautoscaling::Client::new(&shared),
         );
         Controller::new(config, aws)
     }

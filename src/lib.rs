@@ -12,6 +12,7 @@ pub mod decide;
 pub mod error;
 pub mod lambda;
 pub mod logging;
+pub mod marks;
 pub mod observed;
 pub mod poller;
 pub mod report;

@@ -72,10 +72,23 @@ impl std::fmt::Display for Weights {
 }
 
 /// Everything the decision needs to know about the world, read fresh on every invocation.
+///
+/// Times are ages in seconds (how long ago), taken when the world was read, so the
+/// decision needs no clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
     /// The configured alarms' current state, combined (see [`AlarmState::combine`]).
     pub alarm: AlarmState,
+    /// Seconds since the most recent state change among the configured alarms
+    /// (`StateTransitionedTimestamp`, else `StateUpdatedTimestamp`), when CloudWatch says.
+    #[serde(default)]
+    pub alarm_age_secs: Option<f64>,
+    /// The warm alarms combined, when `SPILLOVER_WARM_ALARM_NAMES` is set.
+    #[serde(default)]
+    pub warm: Option<AlarmState>,
+    /// Seconds since the most recent state change among the warm alarms.
+    #[serde(default)]
+    pub warm_age_secs: Option<f64>,
     /// The forward weights of the listener default action or rule.
     pub weights: Weights,
     /// The ECS service's desired count.
@@ -88,10 +101,48 @@ pub struct Observed {
     /// keep going to the ECS target group after its weight drops to 0, for this long.
     #[serde(default)]
     pub sticky_secs: u32,
-    /// Seconds since the configured alarms last changed state (the youngest of them), when
-    /// CloudWatch says.
+    /// The service's Application Auto Scaling target, when it is one.
     #[serde(default)]
-    pub alarm_age_secs: Option<u64>,
+    pub scalable: Option<Scalable>,
+    /// What spillover recorded on the service (tags) in earlier runs.
+    #[serde(default)]
+    pub marks: Marks,
+    /// Whether traffic has left ECS; read only when a scale-in is otherwise due.
+    #[serde(default)]
+    pub drain: Option<Drain>,
+}
+
+/// An Application Auto Scaling scalable target (`ecs:service:DesiredCount`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scalable {
+    pub min: i32,
+    pub max: i32,
+}
+
+/// spillover's own records, kept as tags on the ECS service so that they survive between
+/// invocations and are seen by any copy of the controller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Marks {
+    /// Seconds since ECS last got weight from 0 (`spillover:shifted-at`).
+    pub shifted_secs_ago: Option<f64>,
+    /// Seconds since ECS last went back to weight 0 (`spillover:returned-at`).
+    pub returned_secs_ago: Option<f64>,
+    /// Seconds since the weights last changed (`spillover:stepped-at`).
+    pub stepped_secs_ago: Option<f64>,
+    /// The scalable target's `MinCapacity` before spillover raised it
+    /// (`spillover:saved-min-capacity`), while raised.
+    pub saved_min_capacity: Option<i32>,
+}
+
+/// Evidence that traffic has left the ECS target group.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Drain {
+    /// The ECS target group's `deregistration_delay.timeout_seconds`.
+    pub deregistration_delay_secs: f64,
+    /// Its `RequestCount` summed over the last `window_secs` (no datapoints = 0: ELB
+    /// publishes nothing for a period without requests).
+    pub requests: f64,
+    pub window_secs: f64,
 }
 
 impl Observed {

@@ -76,7 +76,7 @@ impl Trigger {
         }
         if !config.is_configured_alarm(&detail.alarm_name) {
             return Err(Error::BadInput(format!(
-                "alarm {:?} is not one of SPILLOVER_ALARM_NAMES ({}); the event was ignored",
+                "alarm {:?} is not one of SPILLOVER_ALARM_NAMES ({}) or SPILLOVER_WARM_ALARM_NAMES; the event was ignored",
                 detail.alarm_name,
                 config.alarm_names.join(", ")
             )));

@@ -69,7 +69,8 @@ fn plan_answers_every_recorded_event_with_a_plan_or_exit_2() {
                 .to_string();
             let expected = match name.as_str() {
                 n if n.starts_with("alarm-") => "spill",
-                n if n.starts_with("ok-") => "return",
+                // The alarm just went OK: inside the return hold.
+                n if n.starts_with("ok-") => "hold",
                 "insufficient-data.json" => "hold",
                 "scheduled-tick.json" => "return",
                 other => panic!("no expectation for {other}"),
@@ -101,7 +102,8 @@ fn plan_uses_an_observed_state_from_a_file() {
         .iter()
         .map(|s| s["step"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(steps, ["set_weights", "scale_in"]);
+    // The scale-in comes in a later run, once ALB has applied the weights.
+    assert_eq!(steps, ["set_weights"]);
 
     std::fs::write(&state, r#"{"alarm":"OK"}"#).unwrap();
     let out = spillover(

@@ -24,6 +24,7 @@ fn alarm_then_ok_spills_only_to_healthy_targets_and_returns() {
         "--sticky-secs",
         "2",
     ]);
+    world.set_deregistration_delay(1);
     let before = world.snapshot();
     assert_eq!(weights(&before), (1, 0));
 
@@ -42,10 +43,17 @@ fn alarm_then_ok_spills_only_to_healthy_targets_and_returns() {
         "the rule was not touched"
     );
 
-    // OK: weights back at once; the scale-in waits for sticky sessions on ECS to expire.
+    // OK: weights back at once; the scale-in waits for a later run, once sticky sessions
+    // on ECS have expired and no request reached it over their window.
     let back = world.replay("ok-metric.json").expect_ok().summary();
     assert_eq!(back["outcome"], "done");
-    assert_eq!(back["plan"]["scale_in_after_secs"], 2);
+    assert_eq!(back["plan"]["steps"].as_array().unwrap().len(), 1);
+    let early = world
+        .spillover(&["replay", &event("scheduled-tick.json")], &[])
+        .expect_ok()
+        .summary();
+    assert_eq!(early["outcome"], "no_op");
+    assert!(early["plan"]["scale_in_after_secs"].as_f64().unwrap() <= 2.0);
     let sticky_window = world.snapshot();
     assert_eq!(
         (weights(&sticky_window), sticky_window["desired"].as_i64()),
@@ -148,10 +156,12 @@ fn slow_start_is_waited_for_with_reads_bounded_by_the_poll_interval() {
         checks <= waited_ms / 500 + 2,
         "{checks} checks in {waited_ms}ms"
     );
-    // Each check reads the service's tasks (list running, list stopped, describe) and target health.
+    // Each check reads the target health; the stopped tasks every fifth check, the
+    // running tasks once they look ready. Two observations of 7-8 reads each, the check
+    // before the shift (2) and the shift (2) come on top.
     let reads = summary["aws_calls"]["reads"].as_u64().unwrap();
     assert!(
-        reads <= 6 + 4 * checks + 3 + 6,
+        reads <= 16 + checks + 2 * (checks / 5 + 1) + 2 + 2 + 2,
         "{reads} reads for {checks} checks"
     );
 }
@@ -260,6 +270,7 @@ fn alarm_ok_alarm_in_quick_succession_ends_spilled() {
         "--sticky-secs",
         "0",
     ]);
+    world.set_deregistration_delay(0);
     let snapshot = replay_all(
         &world,
         &["alarm-metric.json", "ok-metric.json", "alarm-metric.json"],
@@ -267,8 +278,18 @@ fn alarm_ok_alarm_in_quick_succession_ends_spilled() {
     assert_eq!(weights(&snapshot), (0, 1));
     assert_eq!(snapshot["desired"], 2);
     assert!(snapshot["healthy"].as_i64() >= Some(1));
-    // And the last word wins the other way too.
+    // And the last word wins the other way too: weights back now, the scale-in on the
+    // first tick after one metric period without requests.
     let snapshot = replay_all(&world, &["ok-metric.json"]);
+    assert_eq!(
+        (weights(&snapshot), snapshot["desired"].as_i64()),
+        ((1, 0), Some(2))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    world
+        .spillover(&["replay", &event("scheduled-tick.json")], &[])
+        .expect_ok();
+    let snapshot = world.snapshot();
     assert_eq!(
         (weights(&snapshot), snapshot["desired"].as_i64()),
         ((1, 0), Some(0))
@@ -369,4 +390,53 @@ fn status_prints_the_observed_state() {
         serde_json::json!({"lambda": 1, "ecs": 0})
     );
     assert_eq!(status["desired"], 0);
+}
+
+#[test]
+fn progressive_steps_and_the_return_hold_move_one_step_per_run() {
+    let world = World::start(&["--task-start-delay", "0.2", "--health-delay", "0.3"]);
+    let policy = [
+        ("SPILLOVER_STEPS", "50,100"),
+        ("SPILLOVER_RETURN_HOLD_SECS", "1.5"),
+    ];
+    let tick = |world: &World| {
+        world
+            .spillover(&["replay", &event("scheduled-tick.json")], &policy)
+            .expect_ok()
+            .summary()
+    };
+    world.alarm_from("alarm-metric.json");
+    world
+        .spillover(&["replay", &event("alarm-metric.json")], &policy)
+        .expect_ok();
+    assert_eq!(weights(&world.snapshot()), (1, 1), "first step: half");
+    tick(&world);
+    assert_eq!(
+        weights(&world.snapshot()),
+        (0, 1),
+        "second step on the next run"
+    );
+
+    // OK, but not for the 1.5 s hold yet: nothing moves.
+    world.set_alarm("OK");
+    let held = tick(&world);
+    assert_eq!(held["plan"]["intent"], "hold");
+    assert_eq!(weights(&world.snapshot()), (0, 1));
+    std::thread::sleep(std::time::Duration::from_millis(1_600));
+    tick(&world);
+    assert_eq!(weights(&world.snapshot()), (1, 1), "one step back");
+    tick(&world);
+    assert_eq!(weights(&world.snapshot()), (1, 0), "and the next");
+    let writes = world.api_writes();
+    let shifts = writes
+        .iter()
+        .filter(|w| w["api"] == "ModifyListener")
+        .count();
+    assert_eq!(shifts, 4, "{writes:?}");
+    for line in ecs_weighted(&world.timeline()) {
+        assert!(
+            line["healthy"].as_i64() >= Some(1),
+            "ECS weight without healthy targets: {line}"
+        );
+    }
 }

@@ -5,22 +5,30 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
+use aws_sdk_applicationautoscaling::operation::register_scalable_target::RegisterScalableTargetOutput;
+use aws_sdk_applicationautoscaling::types::{ScalableDimension, ScalableTarget, ServiceNamespace};
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
-use aws_sdk_cloudwatch::types::{MetricAlarm, StateValue};
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
+use aws_sdk_cloudwatch::types::{MetricAlarm, MetricDataResult, StateValue};
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+use aws_sdk_ecs::operation::tag_resource::TagResourceOutput;
+use aws_sdk_ecs::operation::untag_resource::UntagResourceOutput;
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
-use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskStopCode};
+use aws_sdk_ecs::types::{DesiredStatus, Service, Tag, Task, TaskStopCode};
 use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_listener::ModifyListenerOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_rule::ModifyRuleOutput;
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, ForwardActionConfig, Listener, Rule as ListenerRule,
-    TargetGroupStickinessConfig, TargetGroupTuple, TargetHealth, TargetHealthDescription,
-    TargetHealthStateEnum,
+    TargetGroupAttribute, TargetGroupStickinessConfig, TargetGroupTuple, TargetHealth,
+    TargetHealthDescription, TargetHealthStateEnum,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use spillover::aws::Aws;
@@ -36,6 +44,9 @@ const LAMBDA_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:tar
 const ECS_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ecs/2";
 const OTHER_TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/canary/3";
 const ALARM: &str = "web-app-concurrency-high";
+const WARM_ALARM: &str = "web-app-concurrency-warm";
+const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/web-app/web-app";
+const RESOURCE_ID: &str = "service/web-app/web-app";
 
 /// The state the fake AWS keeps between calls.
 struct World {
@@ -60,6 +71,17 @@ struct World {
     sticky: bool,
     /// How long ago the alarm last changed state.
     alarm_changed_secs_ago: u64,
+    /// The warm alarm, when there is one.
+    warm: Option<StateValue>,
+    /// The service's tags.
+    tags: HashMap<String, String>,
+    /// The scalable target's (min, max), when the service is one.
+    scalable: Option<(i32, i32)>,
+    /// RequestCount datapoints of the ECS target group, and the queries made for them.
+    request_counts: Vec<f64>,
+    metric_queries: Vec<String>,
+    /// The ECS target group's deregistration delay.
+    deregistration_delay: &'static str,
     /// Every write, in order.
     writes: Vec<String>,
 }
@@ -80,6 +102,12 @@ impl World {
             listener_reads: 0,
             sticky: true,
             alarm_changed_secs_ago: 7200,
+            warm: None,
+            tags: HashMap::new(),
+            scalable: None,
+            request_counts: Vec::new(),
+            metric_queries: Vec::new(),
+            deregistration_delay: "0",
             writes: Vec::new(),
         }
     }
@@ -96,6 +124,28 @@ impl World {
 
     fn with_alarm(self, alarm: StateValue) -> Self {
         World { alarm, ..self }
+    }
+
+    /// A spillover mark, set `secs_ago` seconds ago.
+    fn with_mark(mut self, key: &str, secs_ago: u64) -> Self {
+        self.set_mark(key, secs_ago);
+        self
+    }
+
+    fn set_mark(&mut self, key: &str, secs_ago: u64) {
+        let at = SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        self.tags.insert(key.into(), format!("{secs:.3}"));
+    }
+
+    /// The tag keys set, sorted, for compact asserts.
+    fn tag_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.tags.keys().cloned().collect();
+        keys.sort();
+        keys
     }
 
     fn healthy(&self) -> i32 {
@@ -178,6 +228,13 @@ struct Fake {
     list_tasks: Rule,
     describe_tasks: Rule,
     update_service: Rule,
+    list_tags: Rule,
+    tag_resource: Rule,
+    untag_resource: Rule,
+    describe_scalable_targets: Rule,
+    register_scalable_target: Rule,
+    get_metric_data: Rule,
+    target_group_attributes: Rule,
 }
 
 impl Fake {
@@ -189,14 +246,21 @@ impl Fake {
                 let w = w.lock().unwrap();
                 let changed =
                     SystemTime::now() - std::time::Duration::from_secs(w.alarm_changed_secs_ago);
-                let alarm = MetricAlarm::builder()
-                    .alarm_name(ALARM)
-                    .state_value(w.alarm.clone())
-                    .state_transitioned_timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
-                        changed,
-                    ))
-                    .build();
-                DescribeAlarmsOutput::builder().metric_alarms(alarm).build()
+                let alarm = |name: &str, state: StateValue| {
+                    MetricAlarm::builder()
+                        .alarm_name(name)
+                        .state_value(state)
+                        .state_transitioned_timestamp(
+                            aws_sdk_cloudwatch::primitives::DateTime::from(changed),
+                        )
+                        .build()
+                };
+                let mut out =
+                    DescribeAlarmsOutput::builder().metric_alarms(alarm(ALARM, w.alarm.clone()));
+                if let Some(warm) = &w.warm {
+                    out = out.metric_alarms(alarm(WARM_ALARM, warm.clone()));
+                }
+                out.build()
             });
         let w = world.clone();
         let describe_listeners = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_listeners)
@@ -273,6 +337,7 @@ impl Fake {
             mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(move |_| {
                 let service = Service::builder()
                     .service_name("web-app")
+                    .service_arn(SERVICE_ARN)
                     .status("ACTIVE")
                     .desired_count(w.lock().unwrap().desired)
                     .build();
@@ -322,6 +387,134 @@ impl Fake {
                 w.writes.push(format!("desired={desired}"));
                 UpdateServiceOutput::builder().build()
             });
+        let w = world.clone();
+        let list_tags = mock!(aws_sdk_ecs::Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(SERVICE_ARN))
+            .then_compute_output(move |_| {
+                let tags = w.lock().unwrap().tags.clone();
+                ListTagsForResourceOutput::builder()
+                    .set_tags(Some(
+                        tags.into_iter()
+                            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                            .collect(),
+                    ))
+                    .build()
+            });
+        let w = world.clone();
+        let tag_resource = mock!(aws_sdk_ecs::Client::tag_resource)
+            .match_requests(|r| r.resource_arn() == Some(SERVICE_ARN))
+            .then_compute_output(move |r| {
+                let mut w = w.lock().unwrap();
+                let mut keys = Vec::new();
+                for tag in r.tags() {
+                    let key = tag.key().unwrap().to_string();
+                    w.tags.insert(key.clone(), tag.value().unwrap().to_string());
+                    keys.push(key);
+                }
+                w.writes.push(format!("tag {}", keys.join(",")));
+                TagResourceOutput::builder().build()
+            });
+        let w = world.clone();
+        let untag_resource = mock!(aws_sdk_ecs::Client::untag_resource)
+            .match_requests(|r| r.resource_arn() == Some(SERVICE_ARN))
+            .then_compute_output(move |r| {
+                let mut w = w.lock().unwrap();
+                for key in r.tag_keys() {
+                    w.tags.remove(key);
+                }
+                w.writes.push(format!("untag {}", r.tag_keys().join(",")));
+                UntagResourceOutput::builder().build()
+            });
+        let w = world.clone();
+        let describe_scalable_targets =
+            mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
+                .match_requests(|r| {
+                    r.service_namespace() == Some(&ServiceNamespace::Ecs)
+                        && r.resource_ids() == [RESOURCE_ID]
+                        && r.scalable_dimension()
+                            == Some(&ScalableDimension::EcsServiceDesiredCount)
+                })
+                .then_compute_output(move |_| {
+                    let targets = w.lock().unwrap().scalable.map(|(min, max)| {
+                        ScalableTarget::builder()
+                            .service_namespace(ServiceNamespace::Ecs)
+                            .resource_id(RESOURCE_ID)
+                            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+                            .min_capacity(min)
+                            .max_capacity(max)
+                            .role_arn("arn:aws:iam::123456789012:role/aas")
+                            .creation_time(
+                                aws_sdk_applicationautoscaling::primitives::DateTime::from_secs(0),
+                            )
+                            .build()
+                            .unwrap()
+                    });
+                    DescribeScalableTargetsOutput::builder()
+                        .set_scalable_targets(Some(targets.into_iter().collect()))
+                        .build()
+                });
+        let w = world.clone();
+        let register_scalable_target =
+            mock!(aws_sdk_applicationautoscaling::Client::register_scalable_target)
+                .match_requests(|r| {
+                    r.resource_id() == Some(RESOURCE_ID)
+                        && r.max_capacity().is_none()
+                        && r.role_arn().is_none()
+                })
+                .then_compute_output(move |r| {
+                    let mut w = w.lock().unwrap();
+                    let min = r.min_capacity().expect("min capacity set");
+                    let (_, max) = w.scalable.expect("a scalable target");
+                    w.scalable = Some((min, max));
+                    // Application Auto Scaling moves the capacity into the new range.
+                    w.desired = w.desired.clamp(min, max);
+                    w.writes.push(format!("min capacity={min}"));
+                    RegisterScalableTargetOutput::builder().build()
+                });
+        let w = world.clone();
+        let get_metric_data = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+            .then_compute_output(move |r| {
+                let mut w = w.lock().unwrap();
+                let query = &r.metric_data_queries()[0];
+                let stat = query.metric_stat().unwrap();
+                let metric = stat.metric().unwrap();
+                let dims: Vec<String> = metric
+                    .dimensions()
+                    .iter()
+                    .map(|d| format!("{}={}", d.name().unwrap(), d.value().unwrap()))
+                    .collect();
+                let window = r.end_time().unwrap().secs() - r.start_time().unwrap().secs();
+                w.metric_queries.push(format!(
+                    "{} {} {} {} period={} window={window}",
+                    metric.namespace().unwrap(),
+                    metric.metric_name().unwrap(),
+                    dims.join(","),
+                    stat.stat().unwrap(),
+                    stat.period().unwrap(),
+                ));
+                GetMetricDataOutput::builder()
+                    .metric_data_results(
+                        MetricDataResult::builder()
+                            .id(query.id().unwrap())
+                            .set_values(Some(w.request_counts.clone()))
+                            .build(),
+                    )
+                    .build()
+            });
+        let w = world.clone();
+        let target_group_attributes =
+            mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_group_attributes)
+                .match_requests(|r| r.target_group_arn() == Some(ECS_TG))
+                .then_compute_output(move |_| {
+                    DescribeTargetGroupAttributesOutput::builder()
+                        .attributes(
+                            TargetGroupAttribute::builder()
+                                .key("deregistration_delay.timeout_seconds")
+                                .value(w.lock().unwrap().deregistration_delay)
+                                .build(),
+                        )
+                        .build()
+                });
         Fake {
             world,
             describe_alarms,
@@ -334,6 +527,13 @@ impl Fake {
             list_tasks,
             describe_tasks,
             update_service,
+            list_tags,
+            tag_resource,
+            untag_resource,
+            describe_scalable_targets,
+            register_scalable_target,
+            get_metric_data,
+            target_group_attributes,
         }
     }
 
@@ -347,6 +547,8 @@ impl Fake {
             ("SPILLOVER_ALARM_NAMES", ALARM.into()),
             ("SPILLOVER_POLL_INTERVAL_MS", "5".into()),
             ("SPILLOVER_POLL_MAX_INTERVAL_MS", "20".into()),
+            // All or nothing unless a test says otherwise.
+            ("SPILLOVER_STEPS", "100".into()),
         ]);
         for (name, value) in extra {
             if value.is_empty() {
@@ -360,7 +562,7 @@ impl Fake {
         let cloudwatch = mock_client!(
             aws_sdk_cloudwatch,
             RuleMode::MatchAny,
-            [&self.describe_alarms]
+            [&self.describe_alarms, &self.get_metric_data]
         );
         let ecs = mock_client!(
             aws_sdk_ecs,
@@ -369,7 +571,10 @@ impl Fake {
                 &self.describe_services,
                 &self.list_tasks,
                 &self.describe_tasks,
-                &self.update_service
+                &self.update_service,
+                &self.list_tags,
+                &self.tag_resource,
+                &self.untag_resource
             ]
         );
         let elb = mock_client!(
@@ -380,10 +585,25 @@ impl Fake {
                 &self.describe_rules,
                 &self.modify_listener,
                 &self.modify_rule,
-                &self.target_health
+                &self.target_health,
+                &self.target_group_attributes
             ]
         );
-        Controller::new(config.clone(), Aws::new(&config, cloudwatch, ecs, elb))
+        Controller::new(
+            config.clone(),
+            Aws::new(&config, cloudwatch, ecs, elb, self.autoscaling()),
+        )
+    }
+
+    fn autoscaling(&self) -> aws_sdk_applicationautoscaling::Client {
+        mock_client!(
+            aws_sdk_applicationautoscaling,
+            RuleMode::MatchAny,
+            [
+                &self.describe_scalable_targets,
+                &self.register_scalable_target
+            ]
+        )
     }
 
     fn writes(&self) -> Vec<String> {
@@ -411,7 +631,14 @@ async fn spill_scales_out_waits_for_health_then_shifts_only_the_two_weights() {
 
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(summary.outcome, Outcome::Done);
-    assert_eq!(fake.writes(), ["desired=2", "weights lambda=0 ecs=1"]);
+    assert_eq!(
+        fake.writes(),
+        [
+            "desired=2",
+            "tag spillover:shifted-at,spillover:stepped-at",
+            "weights lambda=0 ecs=1"
+        ]
+    );
     assert_eq!(fake.modify_listener.num_calls(), 1);
     assert_eq!(fake.update_service.num_calls(), 1);
     let wait = summary
@@ -423,7 +650,7 @@ async fn spill_scales_out_waits_for_health_then_shifts_only_the_two_weights() {
         wait.checks.unwrap() >= 2,
         "targets needed two checks to turn healthy"
     );
-    assert_eq!(summary.aws_calls.writes, 2);
+    assert_eq!(summary.aws_calls.writes, 3);
     let after = summary.final_state.expect("final state observed");
     assert_eq!(
         (after.weights.lambda, after.weights.ecs, after.desired),
@@ -463,14 +690,237 @@ async fn weights_already_in_place_are_not_written_again() {
 }
 
 #[tokio::test]
-async fn return_shifts_back_before_scaling_in() {
+async fn return_shifts_back_first_and_scales_in_on_a_later_run_once_traffic_left() {
     let fake = Fake::new(World {
         sticky: false,
         ..World::spilled().with_alarm(StateValue::Ok)
     });
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
-    assert_eq!(fake.writes(), ["weights lambda=1 ecs=0", "desired=0"]);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:returned-at,spillover:stepped-at",
+            "weights lambda=1 ecs=0"
+        ]
+    );
+    assert_eq!(
+        fake.get_metric_data.num_calls(),
+        0,
+        "no evidence read in the return run"
+    );
+
+    // Seconds later: one metric period (60 s) has not passed since the return.
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let after = summary.plan.unwrap().scale_in_after_secs.unwrap();
+    assert!(after > 55.0 && after <= 60.0, "{after}");
+    assert_eq!(fake.get_metric_data.num_calls(), 0);
+
+    // Two minutes after the return, no requests and the delay over: scale in.
+    fake.world
+        .lock()
+        .unwrap()
+        .set_mark("spillover:returned-at", 120);
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:returned-at,spillover:stepped-at",
+            "weights lambda=1 ecs=0",
+            "desired=0"
+        ]
+    );
+    assert_eq!(
+        fake.world.lock().unwrap().metric_queries,
+        [
+            "AWS/ApplicationELB RequestCount TargetGroup=targetgroup/ecs/2,LoadBalancer=app/web/1 Sum period=60 window=60"
+        ]
+    );
+    assert_eq!(fake.target_group_attributes.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn no_scale_in_while_the_ecs_target_group_still_serves_requests_or_drains() {
+    let fake = Fake::new(World {
+        sticky: false,
+        request_counts: vec![3.0, 1.0],
+        ..World::spilled()
+            .with_alarm(StateValue::Ok)
+            .with_mark("spillover:returned-at", 600)
+    });
+    fake.world.lock().unwrap().weights = (1, 0);
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let reason = summary.plan.unwrap().reason;
+    assert!(reason.contains("still served 4 requests"), "{reason}");
+
+    // No requests, but a deregistration delay longer than the time since the return.
+    {
+        let mut world = fake.world.lock().unwrap();
+        world.request_counts.clear();
+        world.deregistration_delay = "900";
+    }
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert_eq!(
+        summary.plan.unwrap().scale_in_after_secs.map(f64::round),
+        Some(300.0)
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[tokio::test]
+async fn progressive_steps_move_one_step_per_run_and_record_each_change() {
+    let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
+    let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
+    run(&controller).await;
+    assert_eq!(
+        fake.writes(),
+        [
+            "desired=2",
+            "tag spillover:shifted-at,spillover:stepped-at",
+            "weights lambda=1 ecs=1"
+        ]
+    );
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes()[3..],
+        ["tag spillover:stepped-at", "weights lambda=0 ecs=1"]
+    );
+    let summary = run(&controller).await;
+    assert_eq!(summary.outcome, Outcome::NoOp, "at the top step");
+    assert_eq!(
+        fake.world.lock().unwrap().tag_keys(),
+        ["spillover:shifted-at", "spillover:stepped-at"]
+    );
+}
+
+#[tokio::test]
+async fn a_return_waits_for_the_alarm_to_be_ok_for_the_hold() {
+    let fake = Fake::new(World {
+        alarm_changed_secs_ago: 10,
+        ..World::spilled().with_alarm(StateValue::Ok)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let left = summary.plan.unwrap().return_after_secs.unwrap();
+    assert!(left > 285.0 && left <= 290.0, "{left}");
+    assert!(fake.writes().is_empty());
+    // With a hold of 7.5 s (a faster world), the same state returns.
+    let summary = run(&fake.controller(&[("SPILLOVER_RETURN_HOLD_SECS", "7.5")])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:returned-at,spillover:stepped-at",
+            "weights lambda=1 ecs=0"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_scalable_target_gets_its_minimum_raised_and_restored_never_its_desired_count() {
+    let fake = Fake::new(World {
+        scalable: Some((0, 10)),
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:saved-min-capacity",
+            "min capacity=2",
+            "tag spillover:shifted-at,spillover:stepped-at",
+            "weights lambda=0 ecs=1"
+        ]
+    );
+    assert_eq!(
+        fake.world.lock().unwrap().tags["spillover:saved-min-capacity"],
+        "0"
+    );
+
+    // The alarm cleared long ago and the spill is old: weights back.
+    {
+        let mut world = fake.world.lock().unwrap();
+        world.alarm = StateValue::Ok;
+        world.set_mark("spillover:shifted-at", 3600);
+        world.set_mark("spillover:stepped-at", 3600);
+    }
+    run(&fake.controller(&[])).await;
+    // Traffic left long ago: the saved minimum goes back, and its tag.
+    fake.world
+        .lock()
+        .unwrap()
+        .set_mark("spillover:returned-at", 3600);
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes()[4..],
+        [
+            "tag spillover:returned-at,spillover:stepped-at",
+            "weights lambda=1 ecs=0",
+            "min capacity=0",
+            "untag spillover:saved-min-capacity"
+        ]
+    );
+    assert_eq!(
+        fake.update_service.num_calls(),
+        0,
+        "desired count never written"
+    );
+    assert_eq!(fake.world.lock().unwrap().scalable, Some((0, 10)));
+}
+
+#[tokio::test]
+async fn a_warm_alarm_scales_out_at_weight_zero_and_in_after_it_clears() {
+    let fake = Fake::new(World {
+        warm: Some(StateValue::Alarm),
+        ..World::idle()
+    });
+    let controller = fake.controller(&[("SPILLOVER_WARM_ALARM_NAMES", WARM_ALARM)]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["desired=2"]);
+    assert_eq!(fake.modify_listener.num_calls(), 0);
+    assert_eq!(
+        fake.describe_alarms.num_calls(),
+        2,
+        "one DescribeAlarms per observation, both groups"
+    );
+
+    fake.world.lock().unwrap().warm = Some(StateValue::Ok);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["desired=2", "desired=0"]);
+    assert_eq!(fake.modify_listener.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn the_wait_reads_the_target_health_and_looks_at_the_tasks_rarely() {
+    let fake = Fake::new(World {
+        healthy_after_checks: 12,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let controller = fake.controller(&[
+        ("SPILLOVER_POLL_INTERVAL_MS", "2.5"),
+        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "2.5"),
+    ]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let checks = u64::from(summary.actions.iter().find_map(|a| a.checks).unwrap());
+    assert!(checks >= 10, "{checks}");
+    // Observe twice (1 ListTasks each), one failure scan every 5 checks, one confirmation.
+    let list_tasks = fake.list_tasks.num_calls() as u64;
+    assert!(
+        list_tasks <= 2 + checks.div_ceil(5) + 1,
+        "{list_tasks} ListTasks for {checks} checks"
+    );
+    // One target-health read per check, plus the two observations and the pre-shift check.
+    assert_eq!(fake.target_health.num_calls() as u64, checks + 3);
 }
 
 #[tokio::test]
@@ -480,7 +930,14 @@ async fn rule_mode_writes_the_rule_and_not_the_listener() {
         fake.controller(&[("SPILLOVER_LISTENER_ARN", ""), ("SPILLOVER_RULE_ARN", RULE)]);
     let summary = run(&controller).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
-    assert_eq!(fake.writes(), ["desired=2", "rule weights lambda=0 ecs=1"]);
+    assert_eq!(
+        fake.writes(),
+        [
+            "desired=2",
+            "tag spillover:shifted-at,spillover:stepped-at",
+            "rule weights lambda=0 ecs=1"
+        ]
+    );
     assert_eq!(fake.modify_listener.num_calls(), 0);
     assert_eq!(fake.describe_listeners.num_calls(), 0);
 }
@@ -609,6 +1066,7 @@ async fn throttled_calls_are_retried_by_the_sdk() {
             RuleMode::MatchAny,
             [&fake.describe_listeners, &fake.target_health]
         ),
+        fake.autoscaling(),
     );
     assert_eq!(
         aws.ecs
@@ -648,6 +1106,7 @@ async fn throttling_that_outlasts_the_retries_is_a_retryable_error() {
             RuleMode::MatchAny,
             [&fake.describe_listeners]
         ),
+        fake.autoscaling(),
     );
     let err = aws.ecs.desired_count().await.expect_err("gave up");
     assert!(err.is_retryable(), "{err}");
@@ -722,22 +1181,34 @@ async fn no_scale_in_when_someone_gave_ecs_weight_after_we_looked() {
 
 #[tokio::test]
 async fn with_stickiness_the_scale_in_waits_until_sticky_sessions_expire() {
-    // The OK event, seconds after the alarm cleared: weights back, no scale-in yet.
-    let fake = Fake::new(World {
-        alarm_changed_secs_ago: 5,
-        ..World::spilled().with_alarm(StateValue::Ok)
-    });
+    // The OK event: weights back, no scale-in in the same run.
+    let fake = Fake::new(World::spilled().with_alarm(StateValue::Ok));
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
-    assert_eq!(fake.writes(), ["weights lambda=1 ecs=0"]);
     assert_eq!(
-        summary.plan.as_ref().unwrap().scale_in_after_secs,
-        Some(3600)
+        fake.writes(),
+        [
+            "tag spillover:returned-at,spillover:stepped-at",
+            "weights lambda=1 ecs=0"
+        ]
     );
 
-    // A reconcile tick after the stickiness duration: the scale-in.
-    fake.world.lock().unwrap().alarm_changed_secs_ago = 3601;
+    // A tick soon after: the stickiness window (3600 s) since the return is ahead.
+    let summary = run(&fake.controller(&[])).await;
+    let after = summary.plan.unwrap().scale_in_after_secs.unwrap();
+    assert!(after > 3590.0 && after <= 3600.0, "{after}");
+
+    // A reconcile tick after the stickiness duration, no requests over it: the scale-in.
+    fake.world
+        .lock()
+        .unwrap()
+        .set_mark("spillover:returned-at", 3601);
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
-    assert_eq!(fake.writes(), ["weights lambda=1 ecs=0", "desired=0"]);
+    assert_eq!(fake.writes()[2..], ["desired=0"]);
+    assert!(
+        fake.world.lock().unwrap().metric_queries[0].ends_with("window=3600"),
+        "{:?}",
+        fake.world.lock().unwrap().metric_queries
+    );
 }

@@ -1,10 +1,13 @@
-//! CloudWatch: the configured alarms' current state.
+//! CloudWatch: the configured alarms' current state, and the ECS target group's
+//! `RequestCount`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue,
+};
 
 use super::Calls;
 use crate::error::{Error, Result};
@@ -13,7 +16,22 @@ use crate::observed::AlarmState;
 pub struct Alarms {
     client: aws_sdk_cloudwatch::Client,
     names: Vec<String>,
+    warm_names: Vec<String>,
     calls: Arc<Calls>,
+}
+
+/// A group of alarms combined: their state and when the most recent of them changed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub state: AlarmState,
+    pub changed_at: Option<SystemTime>,
+}
+
+/// The spill alarms and the warm alarms (when configured), from one `DescribeAlarms`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlarmReadings {
+    pub spill: Reading,
+    pub warm: Option<Reading>,
 }
 
 /// One alarm as CloudWatch describes it.
@@ -40,43 +58,55 @@ impl Found {
 }
 
 impl Alarms {
-    pub fn new(client: aws_sdk_cloudwatch::Client, names: Vec<String>, calls: Arc<Calls>) -> Self {
+    pub fn new(
+        client: aws_sdk_cloudwatch::Client,
+        names: Vec<String>,
+        warm_names: Vec<String>,
+        calls: Arc<Calls>,
+    ) -> Self {
         Alarms {
             client,
             names,
+            warm_names,
             calls,
         }
     }
 
-    /// The combined state of every configured alarm, metric or composite.
+    /// The combined state of the spill alarms, metric or composite.
     pub async fn state(&self) -> Result<AlarmState> {
-        Ok(self.read().await?.0)
+        let found = self.describe(&self.names).await?;
+        Ok(combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?.state)
     }
 
-    /// The combined state, and when the most recent of the alarms changed state.
-    pub async fn read(&self) -> Result<(AlarmState, Option<SystemTime>)> {
-        let found = self.describe().await?;
-        let mut states = Vec::with_capacity(self.names.len());
-        let mut latest: Option<SystemTime> = None;
-        for name in &self.names {
-            let alarm = found.iter().find(|a| &a.name == name).ok_or_else(|| {
-                Error::Topology(format!(
-                    "alarm {name:?} from SPILLOVER_ALARM_NAMES does not exist in CloudWatch"
-                ))
-            })?;
-            states.push(match alarm.state {
-                Some(StateValue::Alarm) => AlarmState::Alarm,
-                Some(StateValue::Ok) => AlarmState::Ok,
-                _ => AlarmState::InsufficientData,
-            });
-            let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
-            latest = latest.max(changed_at);
+    /// The spill alarms and the warm alarms, each group combined, in one call.
+    pub async fn read(&self) -> Result<AlarmReadings> {
+        let all: Vec<String> = self.names.iter().chain(&self.warm_names).cloned().collect();
+        let found = self.describe(&all).await?;
+        let warm = if self.warm_names.is_empty() {
+            None
+        } else {
+            Some(combine(
+                &found,
+                &self.warm_names,
+                "SPILLOVER_WARM_ALARM_NAMES",
+            )?)
+        };
+        Ok(AlarmReadings {
+            spill: combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?,
+            warm,
+        })
+    }
+
+    async fn describe(&self, names: &[String]) -> Result<Vec<Found>> {
+        let mut found = Vec::new();
+        // DescribeAlarms takes at most 100 names per call.
+        for chunk in names.chunks(100) {
+            found.extend(self.describe_chunk(chunk).await?);
         }
-        let state = AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData);
-        Ok((state, latest))
+        Ok(found)
     }
 
-    async fn describe(&self) -> Result<Vec<Found>> {
+    async fn describe_chunk(&self, names: &[String]) -> Result<Vec<Found>> {
         let mut found = Vec::new();
         let mut next = None;
         loop {
@@ -84,7 +114,7 @@ impl Alarms {
             let out = self
                 .client
                 .describe_alarms()
-                .set_alarm_names(Some(self.names.clone()))
+                .set_alarm_names(Some(names.to_vec()))
                 .alarm_types(AlarmType::MetricAlarm)
                 .alarm_types(AlarmType::CompositeAlarm)
                 .set_next_token(next)
@@ -114,4 +144,95 @@ impl Alarms {
             }
         }
     }
+}
+
+/// Folds the named alarms into one state, with the time the most recent of them changed.
+fn combine(found: &[Found], names: &[String], variable: &str) -> Result<Reading> {
+    let mut states = Vec::with_capacity(names.len());
+    let mut latest: Option<SystemTime> = None;
+    for name in names {
+        let alarm = found.iter().find(|a| &a.name == name).ok_or_else(|| {
+            Error::Topology(format!(
+                "alarm {name:?} from {variable} does not exist in CloudWatch"
+            ))
+        })?;
+        states.push(match alarm.state {
+            Some(StateValue::Alarm) => AlarmState::Alarm,
+            Some(StateValue::Ok) => AlarmState::Ok,
+            _ => AlarmState::InsufficientData,
+        });
+        let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
+        latest = latest.max(changed_at);
+    }
+    Ok(Reading {
+        state: AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData),
+        changed_at: latest,
+    })
+}
+
+impl Alarms {
+    /// The sum of `metric` (namespace `AWS/ApplicationELB`, statistic Sum) for a target
+    /// group of a load balancer over the last `window`, in periods of `period`.
+    ///
+    /// ELB publishes a `RequestCount` datapoint only for periods with requests, so no
+    /// datapoints means no requests:
+    /// <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html>
+    pub async fn target_group_sum(
+        &self,
+        metric: &str,
+        target_group: &str,
+        load_balancer: &str,
+        window: Duration,
+        period: Duration,
+    ) -> Result<f64> {
+        let end = SystemTime::now();
+        let start = end - window.max(period);
+        let query = MetricDataQuery::builder()
+            .id("requests")
+            .return_data(true)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/ApplicationELB")
+                            .metric_name(metric)
+                            .dimensions(dimension("TargetGroup", target_group))
+                            .dimensions(dimension("LoadBalancer", load_balancer))
+                            .build(),
+                    )
+                    // CloudWatch periods are whole seconds (at least 1).
+                    .period(period.as_secs_f64().round().max(1.0) as i32)
+                    .stat("Sum")
+                    .build(),
+            )
+            .build();
+        let mut sum = 0.0;
+        let mut next = None;
+        loop {
+            self.calls.read();
+            let out = self
+                .client
+                .get_metric_data()
+                .metric_data_queries(query.clone())
+                .start_time(DateTime::from(start))
+                .end_time(DateTime::from(end))
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| Error::aws("cloudwatch:GetMetricData", e))?;
+            sum += out
+                .metric_data_results()
+                .iter()
+                .flat_map(|r| r.values())
+                .sum::<f64>();
+            next = out.next_token().map(String::from);
+            if next.is_none() {
+                return Ok(sum);
+            }
+        }
+    }
+}
+
+fn dimension(name: &str, value: &str) -> Dimension {
+    Dimension::builder().name(name).value(value).build()
 }

@@ -1,10 +1,11 @@
-//! ECS: the service's desired count, and its tasks.
+//! ECS: the service's desired count and tags (spillover's marks), and its tasks.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use aws_sdk_ecs::primitives::DateTime;
-use aws_sdk_ecs::types::{DesiredStatus, Task, TaskStopCode};
+use aws_sdk_ecs::types::{DesiredStatus, Tag, Task, TaskStopCode};
 
 use super::Calls;
 use crate::error::{Error, Result};
@@ -23,7 +24,16 @@ pub struct Ecs {
     client: aws_sdk_ecs::Client,
     cluster: String,
     service: String,
+    /// The service's ARN, as `DescribeServices` gives it (long or short format).
+    arn: OnceLock<String>,
     calls: Arc<Calls>,
+}
+
+/// The service as read: its desired count and its tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceState {
+    pub desired: i32,
+    pub tags: HashMap<String, String>,
 }
 
 impl Ecs {
@@ -37,8 +47,73 @@ impl Ecs {
             client,
             cluster,
             service,
+            arn: OnceLock::new(),
             calls,
         }
+    }
+
+    /// The desired count and the tags (two reads: `DescribeServices`, `ListTagsForResource`).
+    pub async fn service_state(&self) -> Result<ServiceState> {
+        let desired = self.desired_count().await?;
+        let tags = self.tags().await?;
+        Ok(ServiceState { desired, tags })
+    }
+
+    async fn arn(&self) -> Result<String> {
+        if let Some(arn) = self.arn.get() {
+            return Ok(arn.clone());
+        }
+        self.desired_count().await?;
+        Ok(self.arn.get().cloned().unwrap_or_default())
+    }
+
+    async fn tags(&self) -> Result<HashMap<String, String>> {
+        let arn = self.arn().await?;
+        self.calls.read();
+        let out = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| Error::aws("ecs:ListTagsForResource", e))?;
+        Ok(out
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect())
+    }
+
+    /// Adds or overwrites tags on the service.
+    pub async fn tag(&self, tags: &[(&str, String)]) -> Result<()> {
+        let arn = self.arn().await?;
+        self.calls.write();
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| Error::aws("ecs:TagResource", e))?;
+        Ok(())
+    }
+
+    /// Removes tags from the service.
+    pub async fn untag(&self, keys: &[&str]) -> Result<()> {
+        let arn = self.arn().await?;
+        self.calls.write();
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.iter().map(|k| k.to_string()).collect()))
+            .send()
+            .await
+            .map_err(|e| Error::aws("ecs:UntagResource", e))?;
+        Ok(())
     }
 
     pub async fn desired_count(&self) -> Result<i32> {
@@ -61,6 +136,9 @@ impl Ecs {
                     self.service, self.cluster
                 ))
             })?;
+        if let Some(arn) = service.service_arn() {
+            let _ = self.arn.set(arn.to_string());
+        }
         Ok(service.desired_count())
     }
 
@@ -88,6 +166,21 @@ impl Ecs {
         arns.dedup();
         let tasks = self.describe_tasks(arns).await?;
         Ok(classify(&tasks, &self.service, stopped_since))
+    }
+
+    /// Running tasks of the service (`ListTasks` and, when there are any, `DescribeTasks`).
+    pub async fn running_tasks(&self) -> Result<u32> {
+        let arns = self.list_tasks(DesiredStatus::Running).await?;
+        let tasks = self.describe_tasks(arns).await?;
+        Ok(classify(&tasks, &self.service, None).running)
+    }
+
+    /// A task of the service that stopped with a reason after `since` (a failed start),
+    /// from the stopped tasks only: usually one read, since there are none.
+    pub async fn failed_task(&self, since: SystemTime) -> Result<Option<StoppedTask>> {
+        let arns = self.list_tasks(DesiredStatus::Stopped).await?;
+        let tasks = self.describe_tasks(arns).await?;
+        Ok(classify(&tasks, &self.service, Some(since)).stopped)
     }
 
     async fn list_tasks(&self, status: DesiredStatus) -> Result<Vec<String>> {

@@ -113,6 +113,37 @@ impl Listener {
         Ok(healthy as u32)
     }
 
+    /// The ECS target group's deregistration delay in seconds: how long ALB keeps sending
+    /// in-flight requests to a target after it leaves
+    /// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay>).
+    pub async fn deregistration_delay_secs(&self) -> Result<f64> {
+        self.calls.read();
+        let out = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(&self.ecs_tg)
+            .send()
+            .await
+            .map_err(|e| Error::aws("elasticloadbalancing:DescribeTargetGroupAttributes", e))?;
+        Ok(out
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok())
+            // ALB's default when the attribute is not reported.
+            .unwrap_or(300.0))
+    }
+
+    /// The CloudWatch dimensions of the ECS target group's metrics: `TargetGroup` and
+    /// `LoadBalancer`, derived from the ARNs.
+    pub fn ecs_metric_dimensions(&self) -> Result<(String, String)> {
+        Ok((
+            target_group_dimension(&self.ecs_tg)?,
+            load_balancer_dimension(self.site.arn())?,
+        ))
+    }
+
     async fn actions(&self) -> Result<Vec<Action>> {
         self.calls.read();
         match &self.site {
@@ -146,6 +177,30 @@ impl Listener {
             }
         }
     }
+}
+
+/// `targetgroup/NAME/ID` from a target group ARN: CloudWatch's `TargetGroup` dimension.
+fn target_group_dimension(arn: &str) -> Result<String> {
+    resource(arn)
+        .filter(|r| r.starts_with("targetgroup/") && r.split('/').count() == 3)
+        .map(String::from)
+        .ok_or_else(|| Error::Config(format!("{arn:?} is not a target group ARN")))
+}
+
+/// `app/NAME/ID` from a listener or listener rule ARN: CloudWatch's `LoadBalancer` dimension.
+fn load_balancer_dimension(arn: &str) -> Result<String> {
+    let parts: Vec<&str> = resource(arn).unwrap_or_default().split('/').collect();
+    match parts.as_slice() {
+        ["listener" | "listener-rule", kind, name, id, ..] => Ok(format!("{kind}/{name}/{id}")),
+        _ => Err(Error::Config(format!(
+            "{arn:?} is not a listener or listener rule ARN"
+        ))),
+    }
+}
+
+/// The resource part of an ARN (after the fifth colon).
+fn resource(arn: &str) -> Option<&str> {
+    arn.splitn(6, ':').nth(5)
 }
 
 /// ALB treats a target group listed without a weight as weight 1.
@@ -313,6 +368,27 @@ pub(crate) mod tests {
                     .build(),
             )
             .build()
+    }
+
+    #[test]
+    fn metric_dimensions_come_from_the_arns() {
+        assert_eq!(target_group_dimension(ECS_TG).unwrap(), "targetgroup/ecs/2");
+        assert_eq!(
+            load_balancer_dimension(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2"
+            )
+            .unwrap(),
+            "app/web/50dc6c495c0c9188"
+        );
+        assert_eq!(
+            load_balancer_dimension(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/1/2/3"
+            )
+            .unwrap(),
+            "app/web/1"
+        );
+        assert!(load_balancer_dimension(ECS_TG).is_err());
+        assert!(target_group_dimension("arn:aws:ecs:x").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod ecs;
 pub mod listener;
+pub mod scaling;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -42,11 +43,12 @@ impl Calls {
     }
 }
 
-/// The three adapters, sharing one call counter.
+/// The adapters, sharing one call counter.
 pub struct Aws {
     pub alarms: alarms::Alarms,
     pub ecs: ecs::Ecs,
     pub listener: listener::Listener,
+    pub scaling: scaling::Scaling,
     pub calls: Arc<Calls>,
 }
 
@@ -57,10 +59,16 @@ impl Aws {
         cloudwatch: aws_sdk_cloudwatch::Client,
         ecs: aws_sdk_ecs::Client,
         elb: aws_sdk_elasticloadbalancingv2::Client,
+        autoscaling: aws_sdk_applicationautoscaling::Client,
     ) -> Self {
         let calls = Arc::new(Calls::default());
         Aws {
-            alarms: alarms::Alarms::new(cloudwatch, config.alarm_names.clone(), calls.clone()),
+            alarms: alarms::Alarms::new(
+                cloudwatch,
+                config.alarm_names.clone(),
+                config.warm_alarm_names.clone(),
+                calls.clone(),
+            ),
             ecs: ecs::Ecs::new(
                 ecs,
                 config.cluster.clone(),
@@ -72,6 +80,12 @@ impl Aws {
                 config.site.clone(),
                 config.lambda_target_group_arn.clone(),
                 config.ecs_target_group_arn.clone(),
+                calls.clone(),
+            ),
+            scaling: scaling::Scaling::new(
+                autoscaling,
+                &config.cluster,
+                &config.service,
                 calls.clone(),
             ),
             calls,
@@ -95,6 +109,7 @@ impl Aws {
             aws_sdk_cloudwatch::Client::new(&shared),
             aws_sdk_ecs::Client::new(&shared),
             aws_sdk_elasticloadbalancingv2::Client::new(&shared),
+            aws_sdk_applicationautoscaling::Client::new(&shared),
         )
     }
 }

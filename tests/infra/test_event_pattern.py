@@ -125,6 +125,22 @@ def test_single_alarm_configuration_narrows_the_rule(controller_template):
     assert {n for n, m in delivered.items() if m} == {"alarm-composite.json", "ok-composite.json"}
 
 
+def test_warm_alarms_wake_the_controller_too(controller_template):
+    stack = cfn_eval.Stack(
+        controller_template,
+        {**LISTENER_PARAMS, "AlarmNames": "web-app-overloaded", "WarmAlarmNames": "web-app-concurrency-high"},
+    )
+    assert alarm_rule_pattern(stack)["detail"]["alarmName"] == ["web-app-overloaded", "web-app-concurrency-high"]
+    delivered = route(alarm_rule_pattern(stack), recorded_events())
+    assert {n for n, m in delivered.items() if m} == {
+        "alarm-composite.json",
+        "ok-composite.json",
+        "alarm-metric.json",
+        "ok-metric.json",
+        "insufficient-data.json",
+    }
+
+
 def test_routing_harness_can_fail():
     """Without the alarmName filter (the seed's rule) the unconfigured alarm gets through,
     so the assertions above really depend on the template's pattern."""

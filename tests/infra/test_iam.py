@@ -46,6 +46,20 @@ def write_resource_problem(resource: str) -> str | None:
     return None
 
 
+# Application Auto Scaling names a scalable target by an ID it makes up at registration:
+# the one wildcard a write may carry there, and only pinned to ECS services' desired count.
+_SCALABLE_TARGETS = re.compile(r"arn:[a-z-]+:application-autoscaling:[a-z0-9-]+:\d{12}:scalable-target/\*")
+_ECS_DESIRED_COUNT = {
+    "application-autoscaling:service-namespace": "ecs",
+    "application-autoscaling:scalable-dimension": "ecs:service:DesiredCount",
+}
+
+
+def pinned_to_ecs_desired_count(statement: dict) -> bool:
+    equals = statement.get("Condition", {}).get("StringEquals", {})
+    return all(equals.get(k) == v for k, v in _ECS_DESIRED_COUNT.items())
+
+
 def statement_problems(statement: dict) -> list[str]:
     if statement.get("Effect") != "Allow":
         return []
@@ -58,6 +72,8 @@ def statement_problems(statement: dict) -> list[str]:
         if is_read_action(action):
             continue
         for resource in as_list(statement.get("Resource")):
+            if _SCALABLE_TARGETS.fullmatch(resource) and pinned_to_ecs_desired_count(statement):
+                continue
             problem = write_resource_problem(resource)
             if problem:
                 problems.append(f"write action {action} with {problem}")
@@ -133,6 +149,9 @@ def stacks(template):
         {"Effect": "Allow", "Action": "sqs:SendMessage", "NotResource": "arn:aws:sqs:us-east-1:123456789012:q"},
         {"Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"], "Resource": "*"},
         {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:*"},
+        {"Effect": "Allow", "Action": "application-autoscaling:RegisterScalableTarget", "Resource": "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/*"},
+        {"Effect": "Allow", "Action": "application-autoscaling:RegisterScalableTarget", "Resource": "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/*",
+         "Condition": {"StringEquals": {"application-autoscaling:service-namespace": "ecs"}}},
     ],
 )
 def test_checker_rejects_broad_writes(statement):
@@ -149,6 +168,8 @@ def test_checker_rejects_broad_writes(statement):
         {"Effect": "Allow", "Action": "ecs:UpdateService", "Resource": "arn:aws:ecs:us-east-1:123456789012:service/web/web-spill"},
         {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/spillover/x:*"},
         {"Effect": "Deny", "Action": "*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "application-autoscaling:RegisterScalableTarget", "Resource": "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/*",
+         "Condition": {"StringEquals": _ECS_DESIRED_COUNT}},
     ],
 )
 def test_checker_accepts_reads_and_narrow_writes(statement):
@@ -188,6 +209,9 @@ def test_write_actions_are_exactly_the_needed_ones(controller_template, params, 
     writes = {a for a in actions_of(role_statements(stack)) if not is_read_action(a)}
     assert writes == {
         "ecs:UpdateService",
+        "ecs:TagResource",
+        "ecs:UntagResource",
+        "application-autoscaling:RegisterScalableTarget",
         site_action,
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -207,6 +231,39 @@ def test_writes_target_the_configured_resources(listener_stack, rule_stack):
     assert resources_for(rule_stack, "elasticloadbalancing:ModifyListener") == []
     assert resources_for(listener_stack, "sqs:SendMessage") == ["getatt:FailureQueue.Arn"]
     assert resources_for(listener_stack, "logs:PutLogEvents") == ["getatt:SpilloverLogGroup.Arn"]
+    both_formats = [service, "arn:aws:ecs:us-east-1:123456789012:service/web-app-spill"]
+    for action in ("ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource"):
+        assert resources_for(listener_stack, action) == both_formats, action
+
+
+@pytest.mark.parametrize(
+    "arn, expected",
+    [
+        ("", "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/*"),
+        (
+            "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/0123456789abcdef0123456789abcdef",
+            "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/0123456789abcdef0123456789abcdef",
+        ),
+    ],
+)
+def test_the_scalable_target_write_is_pinned_to_ecs_desired_count(controller_template, arn, expected):
+    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "ScalableTargetArn": arn})
+    (statement,) = [
+        s for s in role_statements(stack) if "application-autoscaling:RegisterScalableTarget" in as_list(s["Action"])
+    ]
+    assert as_list(statement["Resource"]) == [expected]
+    assert pinned_to_ecs_desired_count(statement)
+
+
+def test_describe_alarms_scope_covers_the_warm_alarms(controller_template):
+    stack = cfn_eval.Stack(
+        controller_template,
+        {**LISTENER_PARAMS, "AlarmNames": "high", "WarmAlarmNames": "warm-a,warm-b", "DescribeAlarmsScope": "configured"},
+    )
+    (statement,) = [s for s in role_statements(stack) if "cloudwatch:DescribeAlarms" in as_list(s["Action"])]
+    assert as_list(statement["Resource"]) == [
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}" for name in ("high", "warm-a", "warm-b")
+    ]
 
 
 def test_task_reads_are_limited_to_the_cluster(listener_stack):
@@ -247,7 +304,12 @@ def test_queue_policy_admits_only_the_two_rules(listener_stack):
 
 # ---- the role grants what the Rust code calls, and nothing else -------------------------------
 
-_SDK_SERVICE = {"ecs": "ecs", "elasticloadbalancingv2": "elasticloadbalancing", "cloudwatch": "cloudwatch"}
+_SDK_SERVICE = {
+    "ecs": "ecs",
+    "elasticloadbalancingv2": "elasticloadbalancing",
+    "cloudwatch": "cloudwatch",
+    "applicationautoscaling": "application-autoscaling",
+}
 
 
 def sdk_calls() -> set[str]:

@@ -30,8 +30,16 @@ def rust_variable_names() -> set[str]:
 
 
 def rust_number_defaults() -> dict[str, int]:
-    found = re.findall(r'vars\.number\(\s*"(SPILLOVER_[A-Z_]+)"\s*,\s*([0-9_]+)\s*\)', rust_config_source())
+    """Defaults of vars.number(...), vars.seconds(...) and vars.millis(...) in src/config.rs."""
+    found = re.findall(
+        r'vars\.(?:number|seconds|millis)\(\s*"(SPILLOVER_[A-Z_]+)"\s*,\s*([0-9_]+)\s*\)', rust_config_source()
+    )
     return {name: int(value.replace("_", "")) for name, value in found}
+
+
+def rust_text_defaults() -> dict[str, str]:
+    found = re.findall(r'vars\.text\(\s*"(SPILLOVER_[A-Z_]+)"\s*,\s*"([^"]*)"\s*\)', rust_config_source())
+    return dict(found)
 
 
 # ---- build and runtime ------------------------------------------------------------------------
@@ -122,6 +130,11 @@ def test_parameter_defaults_equal_the_code_defaults(controller_template):
     for name, default in defaults.items():
         parameter = variables[name]["Ref"]
         assert int(controller_template["Parameters"][parameter]["Default"]) == default, name
+    texts = rust_text_defaults()
+    assert "SPILLOVER_STEPS" in texts
+    for name, default in texts.items():
+        parameter = variables[name]["Ref"]
+        assert controller_template["Parameters"][parameter]["Default"] == default, name
 
 
 def test_wait_budget_fits_in_the_function_timeout(listener_stack):
@@ -238,11 +251,26 @@ def test_demo_service_is_idle_fargate_on_the_ip_target_group(demo):
     assert len({s["Properties"]["AvailabilityZone"] for s in subnets}) == 2
 
 
-def test_demo_alarm_watches_the_app_functions_concurrency(demo):
+def test_demo_alarm_watches_demand_on_both_target_groups_not_what_lambda_serves(demo):
     (alarm,) = demo.of_type("AWS::CloudWatch::Alarm").values()
     props = alarm["Properties"]
-    assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "ConcurrentExecutions")
-    assert props["Dimensions"] == [{"Name": "FunctionName", "Value": "ref:AppFunction"}]
+    assert "MetricName" not in props, "a single metric (e.g. ConcurrentExecutions) sees the split"
+    metrics = {m["Id"]: m for m in props["Metrics"]}
+    (result,) = [m for m in metrics.values() if m.get("ReturnData")]
+    assert "FILL(lambda, 0) + FILL(ecs, 0)" in result["Expression"]
+    groups = set()
+    for name in ("lambda", "ecs"):
+        stat = metrics[name]["MetricStat"]
+        assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"], stat["Stat"]) == (
+            "AWS/ApplicationELB",
+            "RequestCount",
+            "Sum",
+        )
+        dims = {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+        assert dims["LoadBalancer"] == "getatt:LoadBalancer.LoadBalancerFullName"
+        groups.add(dims["TargetGroup"])
+    assert groups == {"getatt:LambdaTargetGroup.TargetGroupFullName", "getatt:EcsTargetGroup.TargetGroupFullName"}
+    assert props["TreatMissingData"] == "notBreaching"
 
 
 def test_demo_sample_app_answers_like_an_alb_lambda_target(demo, monkeypatch):

@@ -149,10 +149,33 @@ impl World {
             .envs(&self.env)
             .env("SPILLOVER_POLL_INTERVAL_MS", "250")
             .env("SPILLOVER_POLL_MAX_INTERVAL_MS", "1000")
+            .envs(FAST_POLICY.iter().copied())
             .envs(extra_env.iter().copied())
             .output()
             .unwrap();
         Run::from(out)
+    }
+
+    /// Sets the ECS target group's deregistration delay, as a user would with the AWS CLI.
+    pub fn set_deregistration_delay(&self, secs: u32) {
+        let script = format!(
+            "import boto3, json, sys\n\
+             env = json.load(open(sys.argv[1]))['env']\n\
+             elb = boto3.client('elbv2', endpoint_url=env['AWS_ENDPOINT_URL'], region_name=env['AWS_REGION'],\n\
+                 aws_access_key_id=env['AWS_ACCESS_KEY_ID'], aws_secret_access_key=env['AWS_SECRET_ACCESS_KEY'])\n\
+             elb.modify_target_group_attributes(TargetGroupArn=env['SPILLOVER_ECS_TARGET_GROUP_ARN'],\n\
+                 Attributes=[{{'Key': 'deregistration_delay.timeout_seconds', 'Value': '{secs}'}}])\n"
+        );
+        let out = Command::new(python())
+            .args(["-c", &script])
+            .arg(self.dir.join("world.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "setting the deregistration delay failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Replays one event: the alarm is set in moto first, as CloudWatch would have.
@@ -173,6 +196,17 @@ impl Drop for World {
         }
     }
 }
+
+/// The control policy's timing for tests that replay events one after the other: all or
+/// nothing, no return hold, no minimum spill or settle time, one-second metric periods.
+/// Tests that check those rules set them back.
+pub const FAST_POLICY: [(&str, &str); 5] = [
+    ("SPILLOVER_STEPS", "100"),
+    ("SPILLOVER_RETURN_HOLD_SECS", "0"),
+    ("SPILLOVER_MIN_SPILL_SECS", "0"),
+    ("SPILLOVER_STEP_SETTLE_SECS", "0"),
+    ("SPILLOVER_METRIC_PERIOD_SECS", "1"),
+];
 
 pub struct Run {
     pub code: i32,

@@ -1,0 +1,85 @@
+//! Hysteresis: when traffic may step back and capacity may go.
+//!
+//! - Every configured alarm must have been out of ALARM for `SPILLOVER_RETURN_HOLD_SECS`,
+//!   measured from the alarm's own state change (`StateTransitionedTimestamp`), like the
+//!   stabilization window of Kubernetes' HPA. A run inside the hold changes nothing; the
+//!   reconcile tick looks again.
+//! - INSUFFICIENT_DATA counts as out of ALARM once it has lasted the same hold. An alarm on
+//!   the very traffic a spill removes (Lambda `ConcurrentExecutions` with
+//!   `TreatMissingData: missing`) goes INSUFFICIENT_DATA when Lambda gets nothing, and
+//!   would hold a spill for ever. Stepping down one step gives Lambda traffic again, so
+//!   the alarm gets datapoints back and tells the truth: ALARM steps up again, OK goes on
+//!   down. It is safe because only one step moves per run and the alarm gets the settle
+//!   time to see the new split before the next one.
+//! - Never before `SPILLOVER_MIN_SPILL_SECS` since the shift to ECS, and never sooner than
+//!   `SPILLOVER_STEP_SETTLE_SECS` after the last weight change (times from the service's
+//!   tags).
+//! - Scale-in and the end of a pre-warm wait for the same hold on the warm alarms.
+//!
+//! An age CloudWatch or the tags do not give (a missing timestamp or tag) counts as
+//! "long ago": the rule then cannot hold traffic on ECS for ever.
+
+use crate::config::Config;
+use crate::observed::{AlarmState, Observed};
+
+/// Why a return waits, and for how long at least.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub why: String,
+    pub secs_left: f64,
+}
+
+/// Whether every spill alarm has been out of ALARM for the return hold.
+pub fn calm(observed: &Observed, config: &Config) -> Result<(), Held> {
+    debug_assert_ne!(observed.alarm, AlarmState::Alarm);
+    waited(
+        observed.alarm_age_secs,
+        config.return_hold.as_secs_f64(),
+        |age, hold| {
+            format!(
+                "alarm {} for {age:.0}s of the {hold:.0}s return hold",
+                observed.alarm
+            )
+        },
+    )
+}
+
+/// Whether the warm alarms (if any) allow capacity to go.
+pub fn warm_calm(observed: &Observed, config: &Config) -> Result<(), Held> {
+    match observed.warm {
+        None => Ok(()),
+        Some(AlarmState::Alarm) => Err(Held {
+            why: "a warm alarm is in ALARM".into(),
+            secs_left: config.return_hold.as_secs_f64(),
+        }),
+        Some(state) => waited(
+            observed.warm_age_secs,
+            config.return_hold.as_secs_f64(),
+            |age, hold| format!("warm alarm {state} for {age:.0}s of the {hold:.0}s return hold"),
+        ),
+    }
+}
+
+/// The minimum spill time and the settle time since the last weight change.
+pub fn may_step_down(observed: &Observed, config: &Config) -> Result<(), Held> {
+    waited(
+        observed.marks.shifted_secs_ago,
+        config.min_spill.as_secs_f64(),
+        |age, min| format!("spilled {age:.0}s of the {min:.0}s minimum"),
+    )?;
+    waited(
+        observed.marks.stepped_secs_ago,
+        config.step_settle.as_secs_f64(),
+        |age, settle| format!("last weight change {age:.0}s ago, settle time {settle:.0}s"),
+    )
+}
+
+fn waited(age: Option<f64>, needed: f64, why: impl Fn(f64, f64) -> String) -> Result<(), Held> {
+    match age {
+        Some(age) if age < needed => Err(Held {
+            why: why(age, needed),
+            secs_left: needed - age,
+        }),
+        _ => Ok(()),
+    }
+}
