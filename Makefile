@@ -26,6 +26,7 @@ fmt: ## Format the Rust code
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p spillover-demo-app --all-targets -- -D warnings
 
 test: venv lint test-rust test-world infra-check ## The whole test suite: lint, unit, SDK-mock, end-to-end (moto) and infra tests
 
@@ -66,6 +67,31 @@ replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (the `ma
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json" >&2; exit 2; }
 	cargo build --quiet
 	PY=$(PY) bash world/replay.sh $(EVENT)
+
+# ---- the demo app and the container images (app/, Containerfile) ---------------------------
+.PHONY: image image-controller test-app test-image bench-app
+# release: the image users deploy. A static debug build takes as long here (the debug
+# binary is 20 times larger), so CI tests the real thing.
+IMAGE_PROFILE ?= release
+export IMAGE_PROFILE
+
+# The app's tests and the image tests are part of the whole suite.
+test: test-app test-image
+
+image: ## The demo app's image (FROM scratch, static binary) -> OCI layout target/image/app:latest
+	bash app/image/build.sh spillover-demo-app spillover-demo-app app/Containerfile target/image/app
+
+image-controller: ## The controller as a Lambda container image -> OCI layout target/image/controller:latest
+	bash app/image/build.sh spillover spillover Containerfile target/image/controller
+
+test-app: ## The demo app's router, parsing and server unit tests
+	cargo test -p spillover-demo-app
+
+test-image: venv image ## Run the app image's entrypoint as a Lambda function (local Runtime API) and as a server
+	$(PY) -m pytest -q app/tests
+
+bench-app: venv image ## The app image's size and cold start as Lambda and as server (median of BENCH_RUNS=20)
+	$(PY) bench/app_startup.py target/image/app:latest
 
 bench: venv ## Measure the release binary: size, start-up time, plan latency
 	bash bench/run.sh
