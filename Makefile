@@ -52,8 +52,8 @@ deploy: venv ## sam build + sam deploy (guided the first time); needs AWS creden
 	cd infra && sam build --template template.yaml
 	cd infra && if grep -q '^parameter_overrides' samconfig.toml 2>/dev/null; then sam deploy; else sam deploy --guided; fi
 
-demo-stack: ## Deploy the optional demo stack (VPC, ALB, app on Lambda and Fargate, alarm); needs AWS credentials
-	aws cloudformation deploy --stack-name spillover-demo --template-file infra/demo.yaml --capabilities CAPABILITY_IAM
+demo-stack: image ## Build the app image, push it to the demo stack's ECR repository, deploy the demo stack; needs AWS credentials
+	bash infra/demo-stack.sh
 
 demo: venv ## Spill and return against a local moto world, with a timeline
 	cargo build --quiet
