@@ -256,7 +256,7 @@ def test_as_server_it_says_server_and_drains_on_sigterm(bundle):
 
         client = threading.Thread(target=slow_request)
         client.start()
-        time.sleep(0.3)  # the request is now inside the handler's sleep
+        time.sleep(0.5)  # the request is now inside the handler's sleep
         app.send_signal(signal.SIGTERM)
         time.sleep(0.2)
         with pytest.raises(ConnectionRefusedError):
