@@ -68,6 +68,13 @@ replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (the `ma
 	cargo build --quiet
 	PY=$(PY) bash world/replay.sh $(EVENT)
 
+bench: venv ## Measure the release binary: size, start-up time, plan latency
+	bash bench/run.sh
+
+clean: ## Remove build output and the venv
+	cargo clean
+	rm -rf $(VENV)
+
 # ---- the demo app and the container images (app/, Containerfile) ---------------------------
 .PHONY: image image-controller test-app test-image bench-app
 # release: the image users deploy. A static debug build takes as long here (the debug
@@ -92,10 +99,3 @@ test-image: venv image ## Run the app image's entrypoint as a Lambda function (l
 
 bench-app: venv image ## The app image's size and cold start as Lambda and as server (median of BENCH_RUNS=20)
 	$(PY) bench/app_startup.py target/image/app:latest
-
-bench: venv ## Measure the release binary: size, start-up time, plan latency
-	bash bench/run.sh
-
-clean: ## Remove build output and the venv
-	cargo clean
-	rm -rf $(VENV)
