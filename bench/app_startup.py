@@ -80,7 +80,7 @@ def free_port() -> int:
 def server_start(binary: str) -> float:
     port = free_port()
     start = time.perf_counter()
-    app = subprocess.Popen([binary], env={"PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = subprocess.Popen([binary], env={"HOST": "127.0.0.1", "PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = start + 10
         while time.perf_counter() < deadline:

@@ -21,24 +21,24 @@ async fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        // Server: bind first (a bad PORT fails at once), learn the task, serve until SIGTERM.
+        // Server: bind first (a bad HOST or PORT fails at once), learn the task, serve until SIGTERM.
         Mode::Server => {
-            let port = match server::port_from_env() {
-                Ok(port) => port,
+            let addr = match server::addr_from_env() {
+                Ok(addr) => addr,
                 Err(e) => {
                     tracing::error!(error = %e, "bad configuration");
                     return ExitCode::from(2);
                 }
             };
-            let listener = match server::bind(port).await {
+            let listener = match server::bind(addr).await {
                 Ok(listener) => listener,
                 Err(e) => {
-                    tracing::error!(error = %e, port, "cannot listen");
+                    tracing::error!(error = %e, %addr, "cannot listen");
                     return ExitCode::FAILURE;
                 }
             };
             let origin = Origin::server(Duration::from_secs(1)).await;
-            tracing::info!(port, name = %origin.name, "serving HTTP");
+            tracing::info!(%addr, name = %origin.name, "serving HTTP");
             if let Err(e) = server::serve(listener, router(origin)).await {
                 tracing::error!(error = %e, "server stopped");
                 return ExitCode::FAILURE;

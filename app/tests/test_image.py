@@ -239,8 +239,8 @@ def wait_until_serving(port: int, app: subprocess.Popen, limit_s: float = 10) ->
 
 def test_as_server_it_says_server_and_drains_on_sigterm(bundle):
     port = free_port()
-    # The app listens on 0.0.0.0 as in a task; every request here goes to 127.0.0.1.
-    app = bundle.start({"PORT": str(port), "HOSTNAME": "test-task"})
+    # A task listens on every interface; here the app listens on loopback only.
+    app = bundle.start({"HOST": "127.0.0.1", "PORT": str(port), "HOSTNAME": "test-task"})
     try:
         wait_until_serving(port, app)
         assert get(port, "/health") == (200, "ok")
