@@ -26,6 +26,7 @@ fmt: ## Format the Rust code
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy -p spillover-demo-app --all-targets -- -D warnings
 
 test: venv lint test-rust test-world infra-check ## The whole test suite: lint, unit, SDK-mock, end-to-end (moto) and infra tests
 
@@ -52,8 +53,8 @@ deploy: venv ## sam build + sam deploy (guided the first time); needs AWS creden
 	cd infra && sam build --template template.yaml
 	cd infra && if grep -q '^parameter_overrides' samconfig.toml 2>/dev/null; then sam deploy; else sam deploy --guided; fi
 
-demo-stack: ## Deploy the optional demo stack (VPC, ALB, app on Lambda and Fargate, alarm); needs AWS credentials
-	aws cloudformation deploy --stack-name spillover-demo --template-file infra/demo.yaml --capabilities CAPABILITY_IAM
+demo-stack: image ## Build the app image, push it to the demo stack's ECR repository, deploy the demo stack; needs AWS credentials
+	bash infra/demo-stack.sh
 
 demo: venv ## Spill and return against a local moto world, with a timeline
 	cargo build --quiet
@@ -86,3 +87,28 @@ bench: venv ## Measure the release binary: size, start-up time, plan latency
 clean: ## Remove build output and the venv
 	cargo clean
 	rm -rf $(VENV)
+
+# ---- the demo app and the container images (app/, Containerfile) ---------------------------
+.PHONY: image image-controller test-app test-image bench-app
+# release: the image users deploy. A static debug build takes as long here (the debug
+# binary is 20 times larger), so CI tests the real thing.
+IMAGE_PROFILE ?= release
+export IMAGE_PROFILE
+
+# The app's tests and the image tests are part of the whole suite.
+test: test-app test-image
+
+image: ## The demo app's image (FROM scratch, static binary) -> OCI layout target/image/app:latest
+	bash app/image/build.sh spillover-demo-app spillover-demo-app app/Containerfile target/image/app
+
+image-controller: ## The controller as a Lambda container image -> OCI layout target/image/controller:latest
+	bash app/image/build.sh spillover spillover Containerfile target/image/controller
+
+test-app: ## The demo app's router, parsing and server unit tests
+	cargo test -p spillover-demo-app
+
+test-image: venv image ## Run the app image's entrypoint as a Lambda function (local Runtime API) and as a server
+	$(PY) -m pytest -q app/tests
+
+bench-app: venv image ## The app image's size and cold start as Lambda and as server (median of BENCH_RUNS=20)
+	$(PY) bench/app_startup.py target/image/app:latest

@@ -273,53 +273,66 @@ def test_demo_alarm_watches_demand_on_both_target_groups_not_what_lambda_serves(
     assert props["TreatMissingData"] == "notBreaching"
 
 
-def test_demo_sample_app_answers_like_an_alb_lambda_target(demo, monkeypatch):
-    monkeypatch.setenv("APP_DELAY_MS", "0")
-    code = demo.resources()["AppFunction"]["Properties"]["Code"]["ZipFile"]
+DIGEST = "sha256:" + "ab" * 32
+
+
+def test_demo_function_and_task_run_the_same_app_image_by_digest(demo_template):
+    stack = cfn_eval.Stack(demo_template, {"AppImageDigest": DIGEST}, stack_name="spillover-demo")
+    fn = stack.resources()["AppFunction"]["Properties"]
+    assert fn["PackageType"] == "Image"
+    assert "Runtime" not in fn and "Handler" not in fn
+    image = f"getatt:AppRepository.RepositoryUri@{DIGEST}"
+    assert fn["Code"] == {"ImageUri": image}
+    assert fn["Architectures"] == ["x86_64"]
+    (task,) = stack.of_type("AWS::ECS::TaskDefinition").values()
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    assert container["Image"] == image
+    assert "Command" not in container and "EntryPoint" not in container  # the image's own
+    assert container["ReadonlyRootFilesystem"] is True
+    assert {"Name": "PORT", "Value": "8080"} in container["Environment"]
+    assert task["Properties"]["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
+    arm = cfn_eval.Stack(demo_template, {"AppImageDigest": DIGEST, "CpuArchitecture": "ARM64"})
+    assert arm.resources()["AppFunction"]["Properties"]["Architectures"] == ["arm64"]
+
+
+def test_demo_repository_lets_lambda_pull_and_empties_on_delete(demo):
+    repo = demo.resources()["AppRepository"]["Properties"]
+    assert repo["EmptyOnDelete"] is True
+    (statement,) = repo["RepositoryPolicyText"]["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert set(statement["Action"]) == {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+    json.loads(repo["LifecyclePolicy"]["LifecyclePolicyText"])
+    assert demo.resolve(demo.template["Outputs"]["AppRepositoryUri"]["Value"]) == "getatt:AppRepository.RepositoryUri"
+
+
+def test_demo_first_deploy_before_the_push_is_a_placeholder_that_answers_503(demo, monkeypatch):
+    fn = demo.resources()["AppFunction"]["Properties"]
+    assert fn["PackageType"] == "Zip" and fn["Runtime"].startswith("python")
     namespace = {}
-    exec(compile(code, "index.py", "exec"), namespace)
-    response = namespace["handler"]({"path": "/health", "httpMethod": "GET"}, None)
-    assert response["statusCode"] == 200
-    assert json.loads(response["body"])["served_by"] == "lambda"
-    # The container variant of the same app at least compiles.
+    exec(compile(fn["Code"]["ZipFile"], "index.py", "exec"), namespace)
+    response = namespace["handler"]({"path": "/", "httpMethod": "GET"}, None)
+    assert response["statusCode"] == 503 and "make demo-stack" in response["body"]
     (task,) = demo.of_type("AWS::ECS::TaskDefinition").values()
-    command = task["Properties"]["ContainerDefinitions"][0]["Command"]
-    assert command[:2] == ["python3", "-c"]
-    compile(command[2], "app.py", "exec")
+    assert task["Properties"]["ContainerDefinitions"][0]["Image"] == "getatt:AppRepository.RepositoryUri:latest"
 
 
-def test_demo_container_app_serves_health_and_root(demo, tmp_path):
-    """Run the container variant of the sample app locally and ask it for /health and /."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+def test_demo_function_can_come_from_a_zip_instead(demo_template):
+    params = {"AppPackage": "zip", "AppZipBucket": "my-bucket", "AppZipKey": "app/bootstrap.zip", "AppImageDigest": DIGEST}
+    fn = cfn_eval.Stack(demo_template, params).resources()["AppFunction"]["Properties"]
+    assert (fn["PackageType"], fn["Runtime"], fn["Handler"]) == ("Zip", "provided.al2023", "bootstrap")
+    assert fn["Code"] == {"S3Bucket": "my-bucket", "S3Key": "app/bootstrap.zip"}
+    (rule,) = demo_template["Rules"].values()
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AppPackage"}, "zip"]}
 
-    (task,) = demo.of_type("AWS::ECS::TaskDefinition").values()
-    script = task["Properties"]["ContainerDefinitions"][0]["Command"][2]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {"PORT": str(port), "APP_DELAY_MS": "0", "PATH": "/usr/bin:/bin"}
-    server = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=tmp_path)
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # ignore *_PROXY
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with direct.open(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert server.poll() is None, "the sample app exited"
-                assert time.monotonic() < deadline, "the sample app did not start"
-                time.sleep(0.1)
-        with direct.open(f"http://127.0.0.1:{port}/", timeout=2) as r:
-            assert json.loads(r.read())["served_by"] == "ecs"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+
+def test_demo_health_checks_are_fast_and_draining_fits_a_spill(demo):
+    group = demo.resources()["EcsTargetGroup"]["Properties"]
+    assert (group["HealthCheckIntervalSeconds"], group["HealthyThresholdCount"]) == (5, 2)
+    assert group["HealthCheckTimeoutSeconds"] < group["HealthCheckIntervalSeconds"]
+    attributes = {a["Key"]: a["Value"] for a in group["TargetGroupAttributes"]}
+    assert attributes["deregistration_delay.timeout_seconds"] == "30"
+    (service,) = demo.of_type("AWS::ECS::Service").values()
+    assert service["Properties"]["HealthCheckGracePeriodSeconds"] <= 10
 
 
 def test_readme_explains_every_parameter(controller_template, demo_template):
