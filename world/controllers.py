@@ -26,8 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # `world/tests/test_controllers.py` checks this table against `src/config.rs`: a new timing
 # variable there must be added here.
 SPILLOVER_TIMING_DEFAULTS: dict[str, float] = {
-    "SPILLOVER_POLL_INTERVAL_MS": 2000,
-    "SPILLOVER_POLL_MAX_INTERVAL_MS": 15000,
+    "SPILLOVER_RETURN_HOLD_SECS": 300,
+    "SPILLOVER_MIN_SPILL_SECS": 120,
+    "SPILLOVER_STEP_SETTLE_SECS": 120,
+    "SPILLOVER_METRIC_PERIOD_SECS": 60,
+    "SPILLOVER_POLL_INTERVAL_MS": 800,
+    "SPILLOVER_POLL_MAX_INTERVAL_MS": 800,
     "SPILLOVER_WAIT_BUDGET_SECS": 240,
     "SPILLOVER_DEADLINE_MARGIN_MS": 10000,
 }
@@ -54,7 +58,7 @@ def scale_timing(value: str, speed: float, name: str) -> str:
         raise ValueError(f"{name}={value!r} is not a number") from None
     scaled = number / speed
     if name.endswith("_MS"):
-        return str(max(1, round(scaled)))
+        return f"{max(scaled, 1.0):.1f}".rstrip("0").rstrip(".")
     return f"{scaled:.3f}".rstrip("0").rstrip(".") or "0"
 
 

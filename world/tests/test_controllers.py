@@ -57,7 +57,7 @@ def test_spillover_gets_the_scenarios_settings_and_every_timing_scaled() -> None
                         speed=10, alarm_names=["high"], warm_alarm_names=["warm"])
     assert env["SPILLOVER_SPILL_COUNT"] == "4"  # not a duration: as given
     assert env["SPILLOVER_WAIT_BUDGET_SECS"] == "10"
-    assert env["SPILLOVER_POLL_MAX_INTERVAL_MS"] == "1500"  # a default, scaled too
+    assert env["SPILLOVER_RETURN_HOLD_SECS"] == "30"  # a default, scaled too
     assert env["SPILLOVER_ALARM_NAMES"] == "high"
     assert env["SPILLOVER_WARM_ALARM_NAMES"] == "warm"
 
