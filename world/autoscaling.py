@@ -77,7 +77,11 @@ class AutoScaler:
         wanted = target_capacity(desired, per_target, self.spec.target_requests_per_task,
                                  low, high)
         if desired < low or desired > high:
-            wanted = max(low, min(high, desired))  # the bounds apply at once
+            # A new minimum or maximum applies at once; it is not the policy's scaling
+            # activity, so it starts no cooldown.
+            wanted = max(low, min(high, desired))
+            self.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=wanted)
+            return wanted
         elif wanted > desired and t - self.last_out < self.spec.scale_out_cooldown_secs:
             return None
         elif wanted < desired and (t - self.last_in < self.spec.scale_in_cooldown_secs

@@ -21,17 +21,33 @@ from .controllers import CONTROLLERS, ROOT
 from .scenario import load
 
 COLUMNS = ("scenario", "controller", "requests", "5xx", "floor", "5xx/floor", "spills/returns",
-           "weight changes", "unsafe s", "ECS task-s", "stuck", "invocations", "AWS calls")
+           "weight changes", "unsafe s", "healthy→weights s", "reads/s waiting", "ECS task-s",
+           "idle after s", "stuck", "invocations", "AWS calls")
+
+
+def label(summary: dict[str, Any]) -> str:
+    settings = summary.get("controller_env") or {}
+    extra = ", ".join(f"{k.removeprefix('SPILLOVER_')}={v}" for k, v in settings.items())
+    return f"{summary['controller']} ({extra})" if extra else summary["controller"]
+
+
+def worst(summary: dict[str, Any], key: str) -> str:
+    """The largest value of `key` over the run's reactions, "-" if it had none."""
+    values = [r[key] for r in summary.get("reactions", [])]
+    return f"{max(values):g}" if values else "-"
 
 
 def row(summary: dict[str, Any]) -> list[str]:
     ratio = summary.get("errors_over_floor")
     return [
-        summary["scenario"], summary["controller"], f"{summary['requests']:,}",
+        summary["scenario"], label(summary), f"{summary['requests']:,}",
         f"{summary['errors_5xx']:,}", f"{summary['floor_5xx']:,}",
         "-" if ratio is None else f"{ratio:.2f}",
         f"{summary['spills']}/{summary['returns']}", str(summary["weight_changes"]),
-        str(summary["unsafe_seconds"]), f"{summary['ecs_task_seconds']:,}",
+        str(summary["unsafe_seconds"]),
+        worst(summary, "healthy_to_weights_secs"), worst(summary, "reads_per_sec_waiting"),
+        f"{summary['ecs_task_seconds']:,}",
+        "-" if summary.get("idle_after_secs") is None else str(summary["idle_after_secs"]),
         "**yes**" if summary["stuck"] else "no", str(summary["controller_invocations"]),
         str(summary["aws_calls"]),
     ]
@@ -43,9 +59,12 @@ def table(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_one(scenario: Path, controller: str, out: Path, speed: float | None) -> dict[str, Any]:
+def run_one(scenario: Path, controller: str, out: Path, speed: float | None,
+            overrides: dict[str, str]) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "world", "loop", "--scenario", str(scenario),
            "--controller", controller, "--out", str(out)]
+    for name, value in overrides.items():
+        cmd += ["--set", f"{name}={value}"]
     if speed:
         cmd += ["--speed", str(speed)]
     out.mkdir(parents=True, exist_ok=True)
@@ -75,14 +94,16 @@ def none_speed(speed: float | None, scenario: Path, controller: str) -> float | 
 
 
 def bench(scenarios: list[Path], controllers: list[str], results: Path, work: Path,
-          speed: float | None, jobs: int) -> list[dict[str, Any]]:
+          speed: float | None, jobs: int, overrides: dict[str, str] | None = None
+          ) -> list[dict[str, Any]]:
     for path in scenarios:
         load(path)  # every scenario is valid before the first run
     runs = [(p, c) for p in scenarios for c in controllers]
     print(f"bench-loop: {len(runs)} runs ({len(scenarios)} scenarios × "
           f"{len(controllers)} controllers), {jobs} at a time", file=sys.stderr, flush=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_one, p, c, work / f"{p.stem}-{c}", none_speed(speed, p, c))
+        futures = [pool.submit(run_one, p, c, work / f"{p.stem}-{c}", none_speed(speed, p, c),
+                               overrides or {})
                    for p, c in runs]
         summaries = [f.result() for f in futures]
     pictures = results / "loop"

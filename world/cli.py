@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run N times faster than AWS time (default: about 3 wall minutes per "
                         "30 scenario minutes)")
     p.add_argument("--no-picture", action="store_true", help="skip timeline.png")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
+                   help="a controller setting over the scenario's (e.g. SPILLOVER_STEPS=100); "
+                        "repeatable")
     p.set_defaults(func=cmd_loop)
 
     p = sub.add_parser("bench", help="every scenario for every controller: one table")
@@ -230,8 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="each run's own directory (default .bench-loop)")
     p.add_argument("--speed", type=float, metavar="N", help="as for loop")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="runs at a time (default 2)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
+                   help="as for loop")
     p.set_defaults(func=cmd_bench)
     return parser
+
+
+def settings(pairs: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--set {pair!r}: expected NAME=VALUE")
+        found[name] = value
+    return found
 
 
 def cmd_loop(args: argparse.Namespace) -> int:
@@ -249,7 +264,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
     print(f"loop: {scenario.name} × {args.controller}, {scenario.duration_secs / 60:g} AWS minutes "
           f"at {speed:g}× → about {scenario.duration_secs / speed / 60:.1f} wall minutes; "
           f"results in {out}", file=sys.stderr, flush=True)
-    summary = run_loop(scenario, args.controller, out, speed, picture=not args.no_picture)
+    summary = run_loop(scenario, args.controller, out, speed, picture=not args.no_picture,
+                       controller_env=settings(args.settings))
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -265,7 +281,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise UsageError("no scenarios found")
         if args.jobs < 1:
             raise UsageError("--jobs must be at least 1")
-        bench(scenarios, controllers, Path(args.results), Path(args.work), args.speed, args.jobs)
+        bench(scenarios, controllers, Path(args.results), Path(args.work), args.speed, args.jobs,
+              settings(args.settings))
     except (ScenarioError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     return 0

@@ -32,7 +32,7 @@ from .metrics import Publisher, samples
 from .names import ACCOUNT, REGION
 from .scenario import Scenario, expand
 from .server import World, WorldOptions
-from .summary import summarize
+from .summary import summarize, wait_reactions
 from .topology import TopologyOptions
 
 log = logging.getLogger("world")
@@ -59,7 +59,8 @@ def stickiness_of(actions: list[dict[str, Any]]) -> int:
 
 
 class Loop:
-    def __init__(self, scenario: Scenario, controller: str, out: Path, speed: float) -> None:
+    def __init__(self, scenario: Scenario, controller: str, out: Path, speed: float,
+                 controller_env: dict[str, str] | None = None) -> None:
         if controller not in controllers.CONTROLLERS:
             raise ValueError(f"unknown controller {controller!r}: expected one of "
                              f"{', '.join(controllers.CONTROLLERS)}")
@@ -83,6 +84,8 @@ class Loop:
         self.finished_lock = threading.Lock()
         self.delivered: list[dict[str, Any]] = []
         self.lag_max = 0.0
+        # settings that override the scenario's `controller.env` (e.g. to compare policies)
+        self.controller_env = dict(controller_env or {})
         self.scaler: AutoScaler | None = None
 
     # -- setting up ----------------------------------------------------------
@@ -126,7 +129,8 @@ class Loop:
     def start_controller(self, world: World) -> None:
         c = self.s.controller
         self.setup = controllers.setup(
-            self.controller, world_env=world.env(), scenario_env=dict(c.env), speed=self.speed,
+            self.controller, world_env=world.env(), scenario_env={**c.env, **self.controller_env},
+            speed=self.speed,
             alarm_names=list(c.alarm_names), warm_alarm_names=list(c.warm_alarm_names))
         if self.setup is None:
             return
@@ -272,6 +276,11 @@ class Loop:
             rows, self.s, controller=self.controller, invocations=self.finished,
             delivered=self.delivered,
             aws_calls=calls.get(self.controller, 0) if self.controller != "none" else 0)
+        api_log = self.out / "api.jsonl"
+        api = [json.loads(x) for x in api_log.read_text().splitlines() if x] \
+            if api_log.exists() else []
+        timed = world.calls.timed(self.controller) if world.calls else []
+        summary["reactions"] = wait_reactions(api, timed, self.speed)
         summary["speed"] = self.speed
         summary["wall_secs"] = round(wall_secs, 1)
         summary["lag_max_secs"] = round(self.lag_max, 2)
@@ -288,10 +297,13 @@ def demand(s: Scenario, t: float) -> float:
 
 
 def run_loop(scenario: Scenario, controller: str, out: Path, speed: float,
-             picture: bool = True) -> dict[str, Any]:
+             picture: bool = True, controller_env: dict[str, str] | None = None
+             ) -> dict[str, Any]:
     if out.exists():
         shutil.rmtree(out)
-    summary = Loop(scenario, controller, out, speed).run()
+    summary = Loop(scenario, controller, out, speed, controller_env).run()
+    if controller_env:
+        summary["controller_env"] = controller_env
     if picture:
         from .plot import draw
 

@@ -6,6 +6,7 @@ in-process before moto starts. The AWS writes moto applies are recorded in order
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -241,13 +242,15 @@ def apply_moto_patches() -> None:
 class CallCounter:
     """Counts the AWS requests moto serves, by who sent them (the user agent): the Rust
     SDK is spillover, `spillover-world-seed` the seed's peer, the rest the world itself.
-    A WSGI middleware in front of moto's application."""
+    A WSGI middleware in front of moto's application; it also keeps each controller
+    request's time and action, so a run can tell how fast a controller reacted and how
+    often it read while it waited."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {}
-        self.by_action: dict[tuple[str, str], int] = {}
+        self.calls: list[tuple[float, str, str]] = []  # (unix time, caller, action)
 
     @staticmethod
     def caller(environ: dict[str, Any]) -> str:
@@ -255,29 +258,43 @@ class CallCounter:
                  + environ.get("HTTP_X_AMZ_USER_AGENT", ""))
         if "spillover-world-seed" in agent:
             return "seed"
-        if "aws-sdk-rust" in agent or "aws-sdk-" in agent and "Boto" not in agent:
+        if "aws-sdk-rust" in agent:
             return "spillover"
         return "world"
 
+    @staticmethod
+    def action(environ: dict[str, Any]) -> str:
+        """The operation: X-Amz-Target for JSON protocols, `Action=` in the form body for
+        the Query protocol (the body is read and put back for moto)."""
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            return target.rsplit(".", 1)[-1]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        for part in (environ.get("QUERY_STRING", "") + "&" + body.decode("utf-8", "replace")
+                     ).split("&"):
+            if part.startswith("Action="):
+                return part[7:]
+        return "?"
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        path = environ.get("PATH_INFO", "")
-        if not path.startswith("/moto-api"):
+        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
             who = self.caller(environ)
-            target = environ.get("HTTP_X_AMZ_TARGET", "")
-            action = target.rsplit(".", 1)[-1] if target else ""
-            if not action and "QUERY_STRING" in environ:
-                for part in environ["QUERY_STRING"].split("&"):
-                    if part.startswith("Action="):
-                        action = part[7:]
+            action = self.action(environ) if who != "world" else ""
             with self.lock:
                 self.counts[who] = self.counts.get(who, 0) + 1
-                key = (who, action or "?")
-                self.by_action[key] = self.by_action.get(key, 0) + 1
+                if who != "world":
+                    self.calls.append((time.time(), who, action))
         return self.app(environ, start_response)
 
     def snapshot(self) -> dict[str, int]:
         with self.lock:
             return dict(self.counts)
+
+    def timed(self, who: str) -> list[tuple[float, str]]:
+        with self.lock:
+            return [(t, action) for t, caller, action in self.calls if caller == who]
 
 
 def ecs_backend() -> Any:

@@ -75,6 +75,61 @@ def reactions(rows: list[dict[str, Any]]) -> list[int]:
     return found
 
 
+def idle_after_secs(rows: list[dict[str, Any]], scenario: Scenario) -> int | None:
+    """Seconds from the end of the last overload until traffic is all on Lambda and the
+    service is at its idle count with no task left running or draining, for good. None if
+    that never happens within the run (or there was no overload)."""
+    cap = lambda_capacity_rps(scenario)
+    over = [r["t"] for r in rows if r["demand"] > cap + 1e-9]
+    if not over:
+        return None
+    idle_since = None
+    for row in rows:
+        idle = (row["ecs_weight"] == 0 and row["desired"] <= scenario.ecs.idle_count
+                and row["running"] + row["pending"] + row["draining"] <= scenario.ecs.idle_count)
+        if not idle:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = row["t"]
+    if idle_since is None:
+        return None
+    return max(0, idle_since - (over[-1] + 1))
+
+
+def wait_reactions(api: list[dict[str, Any]], calls: list[tuple[float, str]],
+                   speed: float) -> list[dict[str, float]]:
+    """For each time the ECS target group got weight after the service was scaled out:
+    AWS seconds from its first target turning healthy to the weight write, and the
+    controller's reads per AWS second from its scale-out write to that weight write.
+    `api` is the world's write log (wall time), `calls` the controller's requests."""
+    found: list[dict[str, float]] = []
+    desired = 0
+    ready_at: float | None = None
+    reacted = False
+    for entry in api:
+        name = entry["api"]
+        if name == "UpdateService":
+            if entry.get("desired", 0) > desired:
+                ready_at, reacted = None, False
+            desired = entry.get("desired", 0)
+        elif name == "RegisterTargets" and ready_at is None and desired > 0:
+            ready_at = entry["t"]
+        elif name in ("ModifyListener", "ModifyRule") and ready_at is not None and not reacted:
+            write = entry["t"]
+            starts = [t for t, action in calls
+                      if action in ("UpdateService", "RegisterScalableTarget") and t < write]
+            began = starts[-1] if starts else None
+            reads = sum(1 for t, action in calls if began is not None and began < t < write
+                        and action.startswith(("Describe", "List", "Get")))
+            span = (write - began) * speed if began is not None else 0.0
+            found.append({
+                "healthy_to_weights_secs": round((write - ready_at) * speed, 2),
+                "reads_per_sec_waiting": round(reads / span, 2) if span > 0 else 0.0,
+            })
+            reacted = True  # later weight writes of this scale-out are not reactions
+    return found
+
+
 def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str,
               invocations: Iterable[Any] = (), delivered: Iterable[dict[str, Any]] = (),
               aws_calls: int = 0) -> dict[str, Any]:
@@ -116,6 +171,7 @@ def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str
         "unsafe_seconds": sum(1 for r in rows if r["ecs_weight"] > 0 and r["healthy"] == 0),
         "ecs_task_seconds": sum(r["running"] + r["pending"] + r["draining"] for r in rows),
         "stuck": stuck,
+        "idle_after_secs": idle_after_secs(rows, scenario),
         "final": {k: last.get(k) for k in ("lambda_weight", "ecs_weight", "desired", "healthy")},
         "reaction_secs": reaction,
         "controller_invocations": len(invocations),

@@ -325,7 +325,7 @@ def test_a_metric_math_alarm_goes_to_alarm_on_its_expression():
 
 
 def test_the_library_demand_alarm_sees_demand_on_either_target_group():
-    s = load(LIBRARY / "spike-demand-alarm.json")
+    s = load(LIBRARY / "spike.json")
     names = {"function": "web-app", "lambda_tg": "targetgroup/l/1", "ecs_tg": "targetgroup/e/2", "load_balancer": "app/lb/3"}
     spec = parse_alarm(expand(s.alarm("web-app-demand-high"), names))
     store = MetricStore()

@@ -237,7 +237,7 @@ def test_the_config_comes_from_the_scenario():
     assert cfg == PlaneConfig(
         request_secs=0.5,
         sticky_share=0.3,
-        session_secs=120.0,
+        session_secs=60.0,
         refresh_cookie=True,
         concurrency_limit=100,
         burst_per_10s=1000,
