@@ -47,7 +47,6 @@ Simplifications (each one is a choice, not an accident):
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import re
@@ -55,9 +54,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from .metric_math import apply, parse_expression, refs
+from .metric_store import STATISTICS, MetricStore
+
 STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 TREAT_MISSING = ("missing", "notBreaching", "breaching", "ignore")
-STATISTICS = ("Sum", "Average", "Maximum", "Minimum", "SampleCount")
 
 # ComparisonOperator -> (test, the words CloudWatch's reason uses).
 COMPARISONS: dict[str, tuple[Any, str]] = {
@@ -105,236 +106,6 @@ class AlarmError(ValueError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}" if path else message)
-
-
-# ---------------------------------------------------------------------------------------------
-# What the world publishes
-
-
-def _key(namespace: str, name: str, dims: Mapping[str, str]) -> tuple[str, str, frozenset]:
-    return (namespace, name, frozenset(dims.items()))
-
-
-class MetricStore:
-    """Samples by metric (namespace, name, full dimension set), in world seconds."""
-
-    def __init__(self) -> None:
-        self._series: dict[tuple[str, str, frozenset], tuple[list[float], list[float]]] = {}
-
-    def add(self, namespace: str, name: str, dims: Mapping[str, str], t: float, value: float) -> None:
-        """Records one sample, as `PutMetricData` with one value would."""
-        times, values = self._series.setdefault(_key(namespace, name, dims), ([], []))
-        if not times or t >= times[-1]:
-            times.append(t)
-            values.append(value)
-        else:
-            i = bisect.bisect_right(times, t)
-            times.insert(i, t)
-            values.insert(i, value)
-
-    def samples(
-        self, namespace: str, name: str, dims: Mapping[str, str], start: float, end: float
-    ) -> list[float]:
-        """The values of the samples in [start, end)."""
-        series = self._series.get(_key(namespace, name, dims))
-        if series is None:
-            return []
-        times, values = series
-        return values[bisect.bisect_left(times, start) : bisect.bisect_left(times, end)]
-
-    def stat(
-        self,
-        namespace: str,
-        name: str,
-        dims: Mapping[str, str],
-        stat: str,
-        period: int,
-        period_start: float,
-    ) -> float | None:
-        """One statistic over [period_start, period_start + period); None: no datapoint."""
-        values = self.samples(namespace, name, dims, period_start, period_start + period)
-        if not values:
-            return None
-        if stat == "Sum":
-            return float(sum(values))
-        if stat == "Average":
-            return float(sum(values) / len(values))
-        if stat == "Maximum":
-            return float(max(values))
-        if stat == "Minimum":
-            return float(min(values))
-        if stat == "SampleCount":
-            return float(len(values))
-        raise ValueError(f"unknown statistic {stat!r}; one of {', '.join(STATISTICS)}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Metric math expressions
-
-
-@dataclass(frozen=True)
-class Num:
-    value: float
-
-
-@dataclass(frozen=True)
-class Ref:
-    id: str
-
-
-@dataclass(frozen=True)
-class Neg:
-    operand: Any
-
-
-@dataclass(frozen=True)
-class BinOp:
-    op: str
-    left: Any
-    right: Any
-
-
-@dataclass(frozen=True)
-class Fill:
-    series: Any
-    value: float
-
-
-Expr = Num | Ref | Neg | BinOp | Fill
-
-_TOKEN = re.compile(
-    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/(),]))"
-)
-
-
-def parse_expression(text: str) -> Expr:
-    """Parses the metric math subset the world evaluates; ValueError says what is wrong."""
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"unexpected {text[pos:].strip()[:10]!r} at column {pos + 1}")
-        kind = m.lastgroup
-        tokens.append((kind, m.group(kind)))
-        pos = m.end()
-    tokens.append(("end", ""))
-    i = 0
-
-    def peek() -> tuple[str, str]:
-        return tokens[i]
-
-    def take(expected: str | None = None) -> tuple[str, str]:
-        nonlocal i
-        tok = tokens[i]
-        if expected is not None and tok[1] != expected:
-            found = tok[1] or "end of expression"
-            raise ValueError(f"expected {expected!r}, found {found!r}")
-        i += 1
-        return tok
-
-    def expr() -> Expr:
-        node = term()
-        while peek() in (("op", "+"), ("op", "-")):
-            node = BinOp(take()[1], node, term())
-        return node
-
-    def term() -> Expr:
-        node = unary()
-        while peek() in (("op", "*"), ("op", "/")):
-            node = BinOp(take()[1], node, unary())
-        return node
-
-    def unary() -> Expr:
-        if peek() == ("op", "-"):
-            take()
-            return Neg(unary())
-        return primary()
-
-    def primary() -> Expr:
-        kind, value = take()
-        if kind == "num":
-            return Num(float(value))
-        if kind == "name":
-            if value[0].islower():
-                return Ref(value)
-            if value != "FILL":
-                raise ValueError(
-                    f"function {value} is not modelled by the world (only FILL(series, number))"
-                )
-            take("(")
-            series = expr()
-            take(",")
-            filler = expr()
-            take(")")
-            if _refs(filler):
-                raise ValueError("FILL's second argument must be a number (REPEAT, LINEAR and series are not modelled)")
-            return Fill(series, _scalar(filler))
-        if (kind, value) == ("op", "("):
-            node = expr()
-            take(")")
-            return node
-        raise ValueError(f"unexpected {value or 'end of expression'!r}")
-
-    node = expr()
-    if peek()[0] != "end":
-        raise ValueError(f"unexpected {peek()[1]!r} after the expression")
-    return node
-
-
-def _refs(node: Expr) -> set[str]:
-    if isinstance(node, Ref):
-        return {node.id}
-    if isinstance(node, Neg):
-        return _refs(node.operand)
-    if isinstance(node, BinOp):
-        return _refs(node.left) | _refs(node.right)
-    if isinstance(node, Fill):
-        return _refs(node.series)
-    return set()
-
-
-def _scalar(node: Expr) -> float:
-    """The value of an expression without metrics (a number, possibly negated or computed)."""
-    value, _ = _apply(node, lambda _id: None)
-    if value is None:
-        raise ValueError("division by zero in a constant")
-    return value
-
-
-def _apply(node: Expr, lookup) -> tuple[float | None, bool]:
-    """(value, is_series) of `node` in one period; `lookup(id)` gives a series' value there."""
-    if isinstance(node, Num):
-        return node.value, False
-    if isinstance(node, Ref):
-        return lookup(node.id), True
-    if isinstance(node, Neg):
-        value, series = _apply(node.operand, lookup)
-        return (None if value is None else -value), series
-    if isinstance(node, Fill):
-        value, _ = _apply(node.series, lookup)
-        return (node.value if value is None else value), True
-    left, left_series = _apply(node.left, lookup)
-    right, right_series = _apply(node.right, lookup)
-    series = left_series or right_series
-    if left_series and right_series:
-        # Both time series: a period exists where either has a datapoint; the other counts as 0.
-        if left is None and right is None:
-            return None, True
-        left = 0.0 if left is None else left
-        right = 0.0 if right is None else right
-    elif left is None or right is None:
-        return None, series
-    if node.op == "+":
-        return left + right, series
-    if node.op == "-":
-        return left - right, series
-    if node.op == "*":
-        return left * right, series
-    if right == 0:
-        return None, series  # "the data point is dropped"
-    return left / right, series
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +176,7 @@ class AlarmSpec:
                 if q.metric_stat is not None:
                     memo[id_] = q.metric_stat.value(store, period_start)
                 else:
-                    memo[id_] = _apply(q.ast, lookup)[0]
+                    memo[id_] = apply(q.ast, lookup)[0]
             return memo[id_]
 
         returned = next(q for q in self.metrics if q.return_data)
@@ -542,7 +313,7 @@ def _queries(doc: Any) -> tuple[tuple[Query, ...], int]:
     for i, q in enumerate(queries):
         if q.ast is None:
             continue
-        for ref in sorted(_refs(q.ast)):
+        for ref in sorted(refs(q.ast)):
             if ref not in ids:
                 raise AlarmError(f"Metrics[{i}].Expression", f"{q.expression!r} uses {ref}, which no entry has as Id")
     # No cycles, and the returned entry must be a time series (reach at least one metric).
@@ -552,7 +323,7 @@ def _queries(doc: Any) -> tuple[tuple[Query, ...], int]:
         q = ids[id_]
         if q.metric_stat is not None:
             return True
-        return any([reaches_metric(r, seen + (id_,)) for r in sorted(_refs(q.ast))])
+        return any([reaches_metric(r, seen + (id_,)) for r in sorted(refs(q.ast))])
 
     for q in queries:
         reaches_metric(q.id, ())

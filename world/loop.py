@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from . import controllers, events
-from .alarms import MetricStore, evaluate, parse_alarm
+from .alarms import evaluate, parse_alarm
 from .autoscaling import AutoScaler
 from .clock import Clock
 from .dataplane import PlaneConfig, PlaneState, SecondIn, step
 from .lambda_runtime import Invocation, LambdaFunction
+from .metric_store import MetricStore
 from .metrics import Publisher, samples
 from .names import ACCOUNT, REGION
 from .scenario import Scenario, expand

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from .alarms import MetricStore
+from .metric_store import MetricStore
 from .clock import Clock
 from .dataplane import SecondOut
 

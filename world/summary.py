@@ -98,35 +98,27 @@ def idle_after_secs(rows: list[dict[str, Any]], scenario: Scenario) -> int | Non
 
 def wait_reactions(api: list[dict[str, Any]], calls: list[tuple[float, str]],
                    speed: float) -> list[dict[str, float]]:
-    """For each time the ECS target group got weight after the service was scaled out:
-    AWS seconds from its first target turning healthy to the weight write, and the
-    controller's reads per AWS second from its scale-out write to that weight write.
-    `api` is the world's write log (wall time), `calls` the controller's requests."""
+    """For each scale-out by the controller that ended with ECS getting weight: AWS seconds
+    from the first target turning healthy to the controller's weight write, and the
+    controller's reads per AWS second from its scale-out to that write. `api` is the
+    world's write log and `calls` the controller's requests, both in wall time."""
+    scale_outs = [t for t, action in calls if action in ("UpdateService", "RegisterScalableTarget")]
+    writes = [t for t, action in calls if action in ("ModifyListener", "ModifyRule")]
+    registered = [e["t"] for e in api if e["api"] == "RegisterTargets"]
     found: list[dict[str, float]] = []
-    desired = 0
-    ready_at: float | None = None
-    reacted = False
-    for entry in api:
-        name = entry["api"]
-        if name == "UpdateService":
-            if entry.get("desired", 0) > desired:
-                ready_at, reacted = None, False
-            desired = entry.get("desired", 0)
-        elif name == "RegisterTargets" and ready_at is None and desired > 0:
-            ready_at = entry["t"]
-        elif name in ("ModifyListener", "ModifyRule") and ready_at is not None and not reacted:
-            write = entry["t"]
-            starts = [t for t, action in calls
-                      if action in ("UpdateService", "RegisterScalableTarget") and t < write]
-            began = starts[-1] if starts else None
-            reads = sum(1 for t, action in calls if began is not None and began < t < write
-                        and action.startswith(("Describe", "List", "Get")))
-            span = (write - began) * speed if began is not None else 0.0
-            found.append({
-                "healthy_to_weights_secs": round((write - ready_at) * speed, 2),
-                "reads_per_sec_waiting": round(reads / span, 2) if span > 0 else 0.0,
-            })
-            reacted = True  # later weight writes of this scale-out are not reactions
+    for i, began in enumerate(scale_outs):
+        until = scale_outs[i + 1] if i + 1 < len(scale_outs) else float("inf")
+        ready = next((t for t in registered if began < t < until), None)
+        write = next((t for t in writes if ready is not None and ready < t < until), None)
+        if ready is None or write is None:
+            continue
+        reads = sum(1 for t, action in calls if began < t < write
+                    and action.startswith(("Describe", "List", "Get")))
+        span = (write - began) * speed
+        found.append({
+            "healthy_to_weights_secs": round((write - ready) * speed, 2),
+            "reads_per_sec_waiting": round(reads / span, 2) if span > 0 else 0.0,
+        })
     return found
 
 

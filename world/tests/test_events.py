@@ -201,7 +201,12 @@ def test_spillover_pattern_is_the_templates_alarm_rule() -> None:
     assert len(rules) == 1
     pattern = rules[0]
     names = ["web-app-concurrency-high", "web-app-concurrency-percent"]
-    assert pattern["detail"]["alarmName"] == {"Fn::Split": [",", {"Ref": "AlarmNames"}]}
+    # The rule takes the spill alarms and, when there are any, the warm alarms.
+    assert pattern["detail"]["alarmName"] == {"Fn::If": [
+        "HasWarmAlarms",
+        {"Fn::Split": [",", {"Fn::Sub": "${AlarmNames},${WarmAlarmNames}"}]},
+        {"Fn::Split": [",", {"Ref": "AlarmNames"}]},
+    ]}
     pattern["detail"]["alarmName"] = names  # what !Split gives for "high,percent"
     assert spillover_pattern(names) == pattern
 

@@ -52,14 +52,20 @@ def test_idle_after_counts_from_the_end_of_the_last_overload() -> None:
     assert idle_after_secs(still_out, SCENARIO) is None
 
 
-def test_reaction_is_from_the_first_healthy_target_to_the_weight_write() -> None:
+def test_reaction_is_from_the_first_healthy_target_to_the_controllers_weight_write() -> None:
     api = [{"t": 100.0, "api": "UpdateService", "desired": 2},
            {"t": 103.0, "api": "RegisterTargets"},
-           {"t": 103.5, "api": "RegisterTargets"},
-           {"t": 103.2, "api": "ModifyListener"},
-           {"t": 110.0, "api": "ModifyListener"}]  # a later step: not a reaction
+           {"t": 103.1, "api": "RegisterTargets"},
+           {"t": 103.2, "api": "ModifyListener"}]
     calls = [(100.0, "UpdateService")] + [(100.0 + i * 0.1, "DescribeTargetHealth")
-                                          for i in range(1, 31)] + [(103.2, "ModifyListener")]
+                                          for i in range(1, 31)] + [(103.2, "ModifyListener"),
+                                                                    (110.0, "ModifyListener")]
     found = wait_reactions(api, calls, speed=10.0)
-    # 30 reads over 3.2 wall s = 32 AWS s
+    # 30 reads over 3.2 wall s = 32 AWS s; the later write (a step) is no reaction
     assert found == [{"healthy_to_weights_secs": 2.0, "reads_per_sec_waiting": 0.94}]
+
+
+def test_a_scale_out_that_never_got_weight_is_no_reaction() -> None:
+    api = [{"t": 100.0, "api": "UpdateService", "desired": 2}, {"t": 101.0, "api": "RegisterTargets"}]
+    calls = [(100.0, "UpdateService"), (105.0, "UpdateService")]  # a scale-in, no weight write
+    assert wait_reactions(api, calls, speed=10.0) == []
