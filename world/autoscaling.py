@@ -6,7 +6,12 @@ requests per healthy target with the policy's target value and writes the desire
 within [MinCapacity, MaxCapacity] as read from moto, after the cooldowns.
 
 Target tracking scales out in proportion to the metric (capacity × metric / target,
-rounded up) and in more slowly; both after their cooldowns.
+rounded up). The scale-out cooldown does not hold a larger scale-out back ("While the
+cooldown period is in effect, the capacity that has been added by the previous scale out
+event that initiated the cooldown is calculated as part of the desired capacity for the
+next scale out"), and a scale-out during the scale-in cooldown happens at once; scale-in
+waits for both cooldowns. The ScaleOutCooldown / ScaleInCooldown descriptions of
+`TargetTrackingScalingPolicyConfiguration`, and
 https://docs.aws.amazon.com/autoscaling/application/userguide/target-tracking-scaling-policy-overview.html
 """
 
@@ -82,11 +87,12 @@ class AutoScaler:
             wanted = max(low, min(high, desired))
             self.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=wanted)
             return wanted
-        elif wanted > desired and t - self.last_out < self.spec.scale_out_cooldown_secs:
-            return None
         elif wanted < desired and (t - self.last_in < self.spec.scale_in_cooldown_secs
                                    or t - self.last_out < self.spec.scale_out_cooldown_secs):
             return None
+        # A scale-out is never held back: during the scale-out cooldown the capacity already
+        # added counts in the desired count the next one starts from (`wanted` is computed
+        # from it), and a scale-out after a scale-in happens at once.
         if wanted == desired:
             return None
         if wanted > desired:
