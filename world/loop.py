@@ -281,6 +281,9 @@ class Loop:
         api = [json.loads(x) for x in api_log.read_text().splitlines() if x] \
             if api_log.exists() else []
         timed = world.calls.timed(self.controller) if world.calls else []
+        with (self.out / "calls.jsonl").open("w") as fh:
+            for t, action in timed:
+                fh.write(json.dumps({"t": round(t, 4), "action": action}) + "\n")
         summary["reactions"] = wait_reactions(api, timed, self.speed)
         summary["speed"] = self.speed
         summary["wall_secs"] = round(wall_secs, 1)

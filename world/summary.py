@@ -98,8 +98,8 @@ def idle_after_secs(rows: list[dict[str, Any]], scenario: Scenario) -> int | Non
 
 def wait_reactions(api: list[dict[str, Any]], calls: list[tuple[float, str]],
                    speed: float) -> list[dict[str, float]]:
-    """For each scale-out by the controller that ended with ECS getting weight: AWS seconds
-    from the first target turning healthy to the controller's weight write, and the
+    """For each scale-out by the controller whose first weight write came once a target was
+    healthy: AWS seconds from the first target turning healthy to that write, and the
     controller's reads per AWS second from its scale-out to that write. `api` is the
     world's write log and `calls` the controller's requests, both in wall time."""
     scale_outs = [t for t, action in calls if action in ("UpdateService", "RegisterScalableTarget")]
@@ -109,9 +109,9 @@ def wait_reactions(api: list[dict[str, Any]], calls: list[tuple[float, str]],
     for i, began in enumerate(scale_outs):
         until = scale_outs[i + 1] if i + 1 < len(scale_outs) else float("inf")
         ready = next((t for t in registered if began < t < until), None)
-        write = next((t for t in writes if ready is not None and ready < t < until), None)
-        if ready is None or write is None:
-            continue
+        write = next((t for t in writes if began < t < until), None)
+        if ready is None or write is None or write < ready:
+            continue  # no weight given, or given before any target was healthy (unsafe)
         reads = sum(1 for t, action in calls if began < t < write
                     and action.startswith(("Describe", "List", "Get")))
         span = (write - began) * speed

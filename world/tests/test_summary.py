@@ -69,3 +69,11 @@ def test_a_scale_out_that_never_got_weight_is_no_reaction() -> None:
     api = [{"t": 100.0, "api": "UpdateService", "desired": 2}, {"t": 101.0, "api": "RegisterTargets"}]
     calls = [(100.0, "UpdateService"), (105.0, "UpdateService")]  # a scale-in, no weight write
     assert wait_reactions(api, calls, speed=10.0) == []
+
+
+def test_weights_given_before_any_target_was_healthy_are_no_reaction() -> None:
+    api = [{"t": 100.0, "api": "UpdateService", "desired": 1},
+           {"t": 101.0, "api": "ModifyListener"},  # the seed: on RUNNING, before healthy
+           {"t": 102.0, "api": "RegisterTargets"}]
+    calls = [(100.0, "UpdateService"), (101.0, "ModifyListener")]
+    assert wait_reactions(api, calls, speed=10.0) == []
