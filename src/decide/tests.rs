@@ -324,6 +324,34 @@ fn steps_go_up_one_per_run_while_the_alarm_fires_and_ecs_has_the_targets() {
 }
 
 #[test]
+fn under_a_scaling_policy_the_spill_goes_to_the_last_step_at_once() {
+    // Steps 50,100 (the default): a partial step would halve the load the policy scales
+    // the service on, while Lambda keeps throttling.
+    let plan = plan_with(
+        &test_config(),
+        &Observed::idle().with_alarm(Alarm).with_scalable(0, 10),
+    );
+    assert_eq!(
+        plan.steps.last(),
+        Some(&SetWeights {
+            from: ON_LAMBDA,
+            to: ON_ECS,
+        }),
+        "{plan:?}"
+    );
+    // Without one, the first step is the first of the list.
+    let plan = plan_with(&test_config(), &Observed::idle().with_alarm(Alarm));
+    assert_eq!(
+        plan.steps.last(),
+        Some(&SetWeights {
+            from: ON_LAMBDA,
+            to: HALF,
+        }),
+        "{plan:?}"
+    );
+}
+
+#[test]
 fn a_step_is_not_taken_without_room_for_its_targets() {
     // The scalable target's maximum (1) is below what 100% needs (2): stay at 50%.
     let config = test_config();

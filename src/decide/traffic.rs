@@ -69,7 +69,18 @@ fn next_down(steps: &[u8], now: f64) -> u8 {
 pub(super) fn step_up(draft: &mut Draft) {
     let (o, c) = (draft.observed, draft.config);
     let now = percent(draft.weights);
-    let Some(next) = next_up(&c.steps, now) else {
+    // With Application Auto Scaling the service grows from the load it is given: a partial
+    // step only halves the signal its policy scales on while Lambda keeps throttling, so
+    // the spill goes to the last step at once (measured in `overload-beyond-ecs`).
+    let next_step = if o.scalable.is_some() {
+        c.steps
+            .last()
+            .copied()
+            .filter(|&last| f64::from(last) > now + EPSILON)
+    } else {
+        next_up(&c.steps, now)
+    };
+    let Some(next) = next_step else {
         if draft.steps.is_empty() {
             draft.note(format!(
                 "spilled: {:.0}% on ECS (the last step), desired {}, {} healthy",
