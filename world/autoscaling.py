@@ -68,6 +68,22 @@ class AutoScaler:
         self.requests += to_ecs
         self.healthy_seconds += healthy
 
+    def bounds(self, desired: int) -> int | None:
+        """A new minimum or maximum applies at once (RegisterScalableTarget scales the
+        service into its bounds without waiting for the policy's alarm); the desired count
+        written, or None. It is not the policy's scaling activity: no cooldown starts."""
+        targets = self.client.describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[RESOURCE_ID], ScalableDimension=DIMENSION,
+        )["ScalableTargets"]
+        if not targets:
+            return None
+        low, high = targets[0]["MinCapacity"], targets[0]["MaxCapacity"]
+        if low <= desired <= high:
+            return None
+        wanted = max(low, min(high, desired))
+        self.ecs.update_service(cluster=CLUSTER, service=SERVICE, desiredCount=wanted)
+        return wanted
+
     def minute(self, t: float, desired: int) -> int | None:
         """At the end of a world minute: the desired count to write, or None."""
         targets = self.client.describe_scalable_targets(

@@ -42,6 +42,7 @@ TIMELINE_ROWS = "timeline.jsonl"
 SECONDS = "seconds.jsonl"
 SUMMARY = "summary.json"
 EVALUATION_PERIOD = 60  # CloudWatch evaluates metric alarms once a minute
+BOUNDS_CHECK = 3  # world seconds between two looks at the scalable target's bounds
 
 
 def scaled_whole_secs(world_secs: float, speed: float) -> int:
@@ -240,6 +241,8 @@ class Loop:
             self.scaler.observe(out.to_ecs, obs["healthy"])
             if t > 0 and t % 60 == 0:
                 self.scaler.minute(float(t), obs["desired"])
+            elif t % BOUNDS_CHECK == 0:
+                self.scaler.bounds(obs["desired"])
         if t > 0 and t % EVALUATION_PERIOD == 0:
             self.evaluate_alarms(world, t)
         tick = s.controller.tick_secs

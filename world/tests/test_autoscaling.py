@@ -56,3 +56,11 @@ def test_scale_in_waits_for_the_cooldowns() -> None:
     assert minute(scaler, 60, desired=2, rps=900, healthy=2) == 8
     assert minute(scaler, 120, desired=8, rps=0, healthy=8) is None  # scale-out cooldown
     assert minute(scaler, 420, desired=8, rps=0, healthy=8) == 0
+
+
+def test_a_raised_minimum_is_applied_between_two_policy_minutes() -> None:
+    aas, ecs = FakeAas(2, 8), FakeEcs()
+    scaler = AutoScaler(SPEC, aas, ecs)
+    assert scaler.bounds(0) == 2
+    assert scaler.bounds(2) is None
+    assert ecs.writes == [2]
