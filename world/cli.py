@@ -180,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sticky-secs", type=int, default=3600, metavar="SECS",
                    help="target-group stickiness of the weighted forward actions, 0 for none "
                         "(default 3600)")
+    p.add_argument("--deregistration-delay", type=int, metavar="SECS",
+                   help="the ECS target group's deregistration delay (default: moto's, 300)")
     p.add_argument("--lifetime", type=float, default=600.0, metavar="SECS",
                    help="exit by itself after this many seconds (default 600)")
     p.add_argument("--tick", type=float, default=0.1, metavar="SECS",

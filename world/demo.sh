@@ -46,7 +46,9 @@ trap 'exit 143' TERM
 
 echo "== starting the local AWS world in $dir"
 STICKY_SECS=5
-"$PY" -m world serve --dir "$dir" --task-start-delay 2 --health-delay 3 --sticky-secs "$STICKY_SECS" --lifetime 600 \
+HOLD_SECS=3
+"$PY" -m world serve --dir "$dir" --task-start-delay 2 --health-delay 3 --sticky-secs "$STICKY_SECS" \
+  --deregistration-delay 1 --lifetime 600 \
   >"$dir/world.log" 2>&1 &
 world_pid=$!
 "$PY" -m world wait --dir "$dir" --timeout 60 >/dev/null
@@ -59,6 +61,10 @@ for k, v in json.load(open(sys.argv[1]))["env"].items():
 EOF
 )"
 export SPILLOVER_POLL_INTERVAL_MS=500 SPILLOVER_POLL_MAX_INTERVAL_MS=1000
+# The default policy (steps 50,100), with its holds shortened so the demo takes seconds: a
+# 3 s return hold, no minimum spill or settle time, 1 s metric periods.
+export SPILLOVER_RETURN_HOLD_SECS="$HOLD_SECS" SPILLOVER_MIN_SPILL_SECS=0 \
+  SPILLOVER_STEP_SETTLE_SECS=0 SPILLOVER_METRIC_PERIOD_SECS=1
 
 replay() {
   local event="$1" rc=0
@@ -90,16 +96,23 @@ EOF
   fi
 }
 
-echo "== alarm goes to ALARM"
+echo "== alarm goes to ALARM: scale out, wait for a healthy target, first step (50%)"
 "$PY" -m world alarm --dir "$dir" --event "$EVENTS/alarm-metric.json"
 replay alarm-metric.json
+echo "== the alarm still fires: the reconcile tick takes the next step (100%)"
+replay scheduled-tick.json
 
-echo "== alarm goes back to OK"
+echo "== alarm goes back to OK: nothing moves within the ${HOLD_SECS}s return hold"
 "$PY" -m world alarm --dir "$dir" --event "$EVENTS/ok-metric.json"
 replay ok-metric.json
 
-echo "== sticky sessions (${STICKY_SECS}s) may still reach ECS: the reconcile tick scales in once they expire"
-sleep "$((STICKY_SECS + 1))"
+echo "== the hold is over: each tick takes one step back"
+sleep "$((HOLD_SECS + 1))"
+replay scheduled-tick.json
+replay scheduled-tick.json
+
+echo "== sticky sessions (${STICKY_SECS}s) may still reach ECS: the tick scales in once they expire"
+sleep "$((STICKY_SECS + 2))"
 replay scheduled-tick.json
 
 sleep 0.5  # let the world record the last changes

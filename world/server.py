@@ -219,8 +219,9 @@ def install_stop_signals(world: Any) -> None:
 
 
 def cmd_serve(args: Any) -> int:
-    for name in ("task_start_delay", "health_delay", "sticky_secs", "lifetime", "tick"):
-        if getattr(args, name) < 0:
+    for name in ("task_start_delay", "health_delay", "sticky_secs", "lifetime", "tick",
+                 "deregistration_delay"):
+        if (getattr(args, name) or 0) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative")
     if args.tick == 0 or args.tick > 5:
         raise UsageError("--tick must be in (0, 5] seconds")
@@ -228,7 +229,8 @@ def cmd_serve(args: Any) -> int:
         dir=Path(args.dir), task_start_delay=args.task_start_delay,
         health_delay=args.health_delay, fail_start=args.fail_start,
         lifetime=args.lifetime, tick=args.tick,
-        topology=TopologyOptions(sticky_secs=args.sticky_secs),
+        topology=TopologyOptions(sticky_secs=args.sticky_secs,
+                                 deregistration_delay_secs=args.deregistration_delay),
         watch_alarm=ALARM_HIGH,
     ))
     install_stop_signals(world)
