@@ -22,13 +22,14 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from .names import ACCOUNT as DEFAULT_ACCOUNT
+from .names import ALARM_STATES
+from .names import REGION as DEFAULT_REGION
+
 ALARM_SOURCE = "aws.cloudwatch"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 TICK_SOURCE = "aws.events"
 TICK_DETAIL_TYPE = "Scheduled Event"
-ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
-DEFAULT_ACCOUNT = "123456789012"
-DEFAULT_REGION = "us-east-1"
 
 # The seed's own rule (seeds/001, "Configuracão Event Bridge"): every alarm of the account,
 # only the OK and ALARM states.
@@ -85,6 +86,15 @@ def configuration_metrics(put_metric_alarm: dict[str, Any]) -> list[dict[str, An
     return [{"id": "m1", "metricStat": metric_stat, "returnData": True}]
 
 
+def _state(value: str, reason: str, timestamp: datetime, reason_data: str | None) -> dict[str, Any]:
+    """One side of the event's `state` / `previousState`."""
+    found: dict[str, Any] = {"value": value, "reason": reason,
+                             "timestamp": state_timestamp(timestamp)}
+    if reason_data is not None:
+        found["reasonData"] = reason_data
+    return found
+
+
 def alarm_state_change(
     *,
     alarm_name: str,
@@ -111,20 +121,8 @@ def alarm_state_change(
     for name, value in (("state", state), ("previous_state", previous_state)):
         if value not in ALARM_STATES:
             raise ValueError(f"{name} must be one of {', '.join(ALARM_STATES)}, got {value!r}")
-    new_state: dict[str, Any] = {
-        "value": state,
-        "reason": reason,
-        "timestamp": state_timestamp(timestamp),
-    }
-    if reason_data is not None:
-        new_state["reasonData"] = reason_data
-    old_state: dict[str, Any] = {
-        "value": previous_state,
-        "reason": previous_reason,
-        "timestamp": state_timestamp(previous_timestamp),
-    }
-    if previous_reason_data is not None:
-        old_state["reasonData"] = previous_reason_data
+    new_state = _state(state, reason, timestamp, reason_data)
+    old_state = _state(previous_state, previous_reason, previous_timestamp, previous_reason_data)
     configuration: dict[str, Any] = {}
     if description is not None:
         configuration["description"] = description

@@ -7,6 +7,7 @@ Every function is started and stopped by the test that uses it; every wait is bo
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -14,12 +15,13 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from world.clock import Clock
 from world.lambda_runtime import Invocation, LambdaFunction
+from world.tests.waiting import until as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = ROOT / "target" / "debug" / "spillover"
@@ -60,15 +62,7 @@ FUNCTION = textwrap.dedent('''
 ''')
 
 
-def until(what: str, check: Callable[[], Any], timeout: float = 8.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+until = functools.partial(wait_until, every=0.01)
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ Every server and function is stopped by the test that started it; every wait is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import time
@@ -22,6 +23,7 @@ from world import seed_controller as seed
 from world.clock import Clock
 from world.events import alarm_state_change, configuration_metrics
 from world.lambda_runtime import LambdaFunction
+from world.tests.waiting import until as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -178,15 +180,7 @@ def test_configure_reads_the_environment_and_tags_the_user_agent(
 # -- end to end: a Lambda function against moto ------------------------------------
 
 
-def until(what: str, check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+until = functools.partial(wait_until, timeout=10.0, every=0.02)
 
 
 @contextlib.contextmanager
