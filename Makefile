@@ -64,10 +64,10 @@ world: venv ## Run a local AWS world in the foreground (state in .world/; Ctrl-C
 	rm -rf .world && mkdir -p .world
 	$(PY) -m world serve --dir .world --task-start-delay 2 --health-delay 3
 
-replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (the `make world` world, else real AWS)
-	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json" >&2; exit 2; }
+replay: ## Replay one event against the `make world` world: make replay EVENT=events/alarm-metric.json [AWS=1 [YES=1]]
+	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json [AWS=1 [YES=1]] (AWS=1: real AWS, a dry run; YES=1: write)" >&2; exit 2; }
 	cargo build --quiet
-	PY=$(PY) bash world/replay.sh $(EVENT)
+	PY=$(PY) bash world/replay.sh $(if $(AWS),--aws) $(if $(YES),--yes) $(EVENT)
 
 CONTROLLER ?= spillover
 OUT ?= .loop

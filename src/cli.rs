@@ -10,6 +10,7 @@ use crate::controller::Controller;
 use crate::decide::decide;
 use crate::error::{Error, Result};
 use crate::observed::{AlarmState, Observed, Weights};
+use crate::target::{Permission, Target, permission};
 use crate::trigger::Trigger;
 
 pub const USAGE: &str = "\
@@ -17,11 +18,14 @@ spillover: spill web traffic from Lambda to ECS Fargate while a CloudWatch alarm
 
 Usage:
   spillover plan EVENT.json [--observed STATE.json]   print the plan for an event; no AWS calls
-  spillover replay [--dry-run] EVENT.json...          run the loop for each event against AWS
+  spillover replay [--dry-run] EVENT.json...          run the loop for each event against the
+                                                      local world (AWS_ENDPOINT_URL)
+  spillover replay --aws [--yes] EVENT.json...        ... against real AWS: a dry run without --yes
   spillover status                                    print the observed state as JSON
 
 Configuration comes from SPILLOVER_* environment variables (see README.md);
-AWS_ENDPOINT_URL points the AWS calls at a local emulator.
+AWS_ENDPOINT_URL points the AWS calls at a local emulator; without it, replay refuses
+to run unless --aws is given, and writes nothing unless --yes is given too.
 Exit status: 0 done or nothing to do, 2 bad input or config, 1 AWS failure or timeout.";
 
 /// Runs a command and returns the process exit status.
@@ -116,21 +120,48 @@ fn plan(args: &[&str]) -> Result<i32> {
     Ok(0)
 }
 
-/// `replay [--dry-run] EVENT.json...`: every event is checked before the first AWS call.
+/// `replay [--dry-run] [--aws [--yes]] EVENT.json...`: every event is checked before the
+/// first AWS call, and real AWS is an explicit choice (see [`crate::target`]).
 async fn replay(args: &[&str]) -> Result<i32> {
-    let dry_run = args.contains(&"--dry-run");
-    let paths: Vec<&str> = args.iter().copied().filter(|a| *a != "--dry-run").collect();
+    const FLAGS: [&str; 3] = ["--dry-run", "--aws", "--yes"];
+    let flag = |name: &str| args.contains(&name);
+    let paths: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !FLAGS.contains(a))
+        .collect();
     if paths.is_empty() {
         return Err(usage_error("replay needs at least one EVENT.json"));
     }
     if let Some(flag) = paths.iter().find(|p| p.starts_with("--")) {
         return Err(usage_error(&format!("unknown option {flag}")));
     }
+    if flag("--yes") && !flag("--aws") {
+        return Err(usage_error(
+            "--yes confirms writes to real AWS: it goes with --aws",
+        ));
+    }
     let config = Config::from_env()?;
     let triggers = paths
         .iter()
         .map(|path| Trigger::parse(&read(path)?, &config).map_err(|e| in_file(path, e)))
         .collect::<Result<Vec<_>>>()?;
+    let target = Target::from_env(&config).await?;
+    let dry_run = match permission(&target, flag("--aws"), flag("--yes"), flag("--dry-run"))? {
+        Permission::Write => false,
+        Permission::DryRun => true,
+    };
+    // Before the first call, on stderr: stdout carries only the summaries.
+    eprintln!(
+        "spillover: replaying {} event(s) against {target}{}",
+        paths.len(),
+        match (dry_run, target.is_real()) {
+            (false, _) => ": writing",
+            (true, true) if !flag("--dry-run") =>
+                ": dry run, nothing is written (add --yes to write)",
+            (true, _) => ": dry run, nothing is written",
+        }
+    );
     let controller = Controller::new(config.clone(), Aws::from_env(&config).await);
     let mut worst = 0;
     for (path, trigger) in paths.iter().zip(triggers) {

@@ -19,6 +19,14 @@ impl ForwardSite {
             ForwardSite::Listener(arn) | ForwardSite::Rule(arn) => arn,
         }
     }
+
+    /// The variable that names it.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            ForwardSite::Listener(_) => "SPILLOVER_LISTENER_ARN",
+            ForwardSite::Rule(_) => "SPILLOVER_RULE_ARN",
+        }
+    }
 }
 
 /// How the bounded poller paces itself.

@@ -16,6 +16,7 @@ pub mod marks;
 pub mod observed;
 pub mod poller;
 pub mod report;
+pub mod target;
 pub mod trigger;
 
 pub use error::{Error, Result};

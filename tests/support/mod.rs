@@ -156,6 +156,31 @@ impl World {
         Run::from(out)
     }
 
+    /// Runs the binary with no global `AWS_ENDPOINT_URL`, so that it believes it targets
+    /// real AWS, while per-service endpoints still send every call to this world.
+    pub fn spillover_as_if_real(&self, args: &[&str]) -> Run {
+        let endpoint = self.env["AWS_ENDPOINT_URL"].clone();
+        let per_service = [
+            "AWS_ENDPOINT_URL_ECS",
+            "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2",
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+            "AWS_ENDPOINT_URL_APPLICATION_AUTO_SCALING",
+        ];
+        let out = Command::new(env!("CARGO_BIN_EXE_spillover"))
+            .args(args)
+            .env_remove("AWS_LAMBDA_RUNTIME_API")
+            .env_remove("AWS_PROFILE")
+            .envs(&self.env)
+            .env_remove("AWS_ENDPOINT_URL")
+            .envs(per_service.map(|name| (name, endpoint.as_str())))
+            .env("SPILLOVER_POLL_INTERVAL_MS", "250")
+            .env("SPILLOVER_POLL_MAX_INTERVAL_MS", "1000")
+            .envs(FAST_POLICY.iter().copied())
+            .output()
+            .unwrap();
+        Run::from(out)
+    }
+
     /// Sets the ECS target group's deregistration delay, as a user would with the AWS CLI.
     pub fn set_deregistration_delay(&self, secs: u32) {
         let script = format!(
