@@ -103,6 +103,7 @@ fn plan(args: &[&str]) -> Result<i32> {
                 Trigger::Alarm { .. } => Some(0.0),
                 Trigger::Tick { .. } => None,
             },
+            alarms_blind: false,
             warm: None,
             warm_age_secs: None,
             weights: Weights::ON_LAMBDA,

@@ -47,6 +47,7 @@ impl Controller {
         Ok(Observed {
             alarm: alarms.spill.state,
             alarm_age_secs: age(alarms.spill.changed_at),
+            alarms_blind: alarms.spill.blind,
             warm: alarms.warm.map(|w| w.state),
             warm_age_secs: alarms.warm.and_then(|w| age(w.changed_at)),
             weights,

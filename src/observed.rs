@@ -83,6 +83,10 @@ pub struct Observed {
     /// (`StateTransitionedTimestamp`, else `StateUpdatedTimestamp`), when CloudWatch says.
     #[serde(default)]
     pub alarm_age_secs: Option<f64>,
+    /// Whether every spill alarm measures demand the split cannot change (see
+    /// [`crate::decide::sight`]): then traffic returns in one move.
+    #[serde(default)]
+    pub alarms_blind: bool,
     /// The warm alarms combined, when `SPILLOVER_WARM_ALARM_NAMES` is set.
     #[serde(default)]
     pub warm: Option<AlarmState>,

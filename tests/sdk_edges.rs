@@ -82,6 +82,9 @@ struct World {
     metric_queries: Vec<String>,
     /// The ECS target group's deregistration delay.
     deregistration_delay: &'static str,
+    /// The spill alarm is metric math over both target groups' `RequestCount` (demand the
+    /// split cannot change) rather than a single metric.
+    demand_alarm: bool,
     /// Every write, in order.
     writes: Vec<String>,
 }
@@ -108,6 +111,7 @@ impl World {
             request_counts: Vec::new(),
             metric_queries: Vec::new(),
             deregistration_delay: "0",
+            demand_alarm: false,
             writes: Vec::new(),
         }
     }
@@ -253,12 +257,17 @@ impl Fake {
                         .state_transitioned_timestamp(
                             aws_sdk_cloudwatch::primitives::DateTime::from(changed),
                         )
-                        .build()
                 };
-                let mut out =
-                    DescribeAlarmsOutput::builder().metric_alarms(alarm(ALARM, w.alarm.clone()));
+                let spill = if w.demand_alarm {
+                    requests_of_both_target_groups(alarm(ALARM, w.alarm.clone()))
+                } else {
+                    alarm(ALARM, w.alarm.clone())
+                        .namespace("AWS/Lambda")
+                        .metric_name("ConcurrentExecutions")
+                };
+                let mut out = DescribeAlarmsOutput::builder().metric_alarms(spill.build());
                 if let Some(warm) = &w.warm {
-                    out = out.metric_alarms(alarm(WARM_ALARM, warm.clone()));
+                    out = out.metric_alarms(alarm(WARM_ALARM, warm.clone()).build());
                 }
                 out.build()
             });
@@ -796,6 +805,75 @@ async fn progressive_steps_move_one_step_per_run_and_record_each_change() {
         fake.world.lock().unwrap().tag_keys(),
         ["spillover:shifted-at", "spillover:stepped-at"]
     );
+}
+
+/// The recommended demand alarm: `(m1 + m2) * duration / 60` over both target groups.
+fn requests_of_both_target_groups(
+    alarm: aws_sdk_cloudwatch::types::builders::MetricAlarmBuilder,
+) -> aws_sdk_cloudwatch::types::builders::MetricAlarmBuilder {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let requests = |id: &str, arn: &str| {
+        let group = arn.rsplit_once(':').unwrap().1;
+        MetricDataQuery::builder()
+            .id(id)
+            .return_data(false)
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/ApplicationELB")
+                            .metric_name("RequestCount")
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("TargetGroup")
+                                    .value(group)
+                                    .build(),
+                            )
+                            .dimensions(
+                                Dimension::builder()
+                                    .name("LoadBalancer")
+                                    .value("app/web/1")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .period(60)
+                    .stat("Sum")
+                    .build(),
+            )
+            .build()
+    };
+    alarm
+        .metrics(requests("m1", LAMBDA_TG))
+        .metrics(requests("m2", ECS_TG))
+        .metrics(
+            MetricDataQuery::builder()
+                .id("e1")
+                .expression("(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60")
+                .return_data(true)
+                .build(),
+        )
+}
+
+#[tokio::test]
+async fn a_demand_alarm_returns_in_one_move_and_a_lambda_metric_alarm_one_step() {
+    for (demand_alarm, weights) in [
+        (true, "weights lambda=1 ecs=0"),
+        (false, "weights lambda=1 ecs=1"),
+    ] {
+        let fake = Fake::new(World {
+            demand_alarm,
+            ..World::spilled().with_alarm(StateValue::Ok)
+        });
+        let summary = run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+        assert!(summary.error.is_none(), "{:?}", summary.error);
+        assert_eq!(summary.observed.unwrap().alarms_blind, demand_alarm);
+        assert_eq!(
+            fake.writes().last().map(String::as_str),
+            Some(weights),
+            "demand alarm: {demand_alarm}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use aws_sdk_cloudwatch::types::{
 };
 
 use super::Calls;
+use crate::decide::sight::{MetricRef, Sight, sight};
 use crate::error::{Error, Result};
 use crate::observed::AlarmState;
 
@@ -17,14 +18,18 @@ pub struct Alarms {
     client: aws_sdk_cloudwatch::Client,
     names: Vec<String>,
     warm_names: Vec<String>,
+    /// The `TargetGroup` dimension values of the Lambda and the ECS target groups.
+    target_groups: (String, String),
     calls: Arc<Calls>,
 }
 
-/// A group of alarms combined: their state and when the most recent of them changed.
+/// A group of alarms combined: their state, when the most recent of them changed, and
+/// whether every one of them is blind to the split (see [`crate::decide::sight`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reading {
     pub state: AlarmState,
     pub changed_at: Option<SystemTime>,
+    pub blind: bool,
 }
 
 /// The spill alarms and the warm alarms (when configured), from one `DescribeAlarms`.
@@ -40,6 +45,8 @@ struct Found {
     state: Option<StateValue>,
     /// When its state last changed (or, where CloudWatch does not say, was last updated).
     changed_at: Option<DateTime>,
+    /// The metrics it reads; `None` for a composite alarm.
+    metrics: Option<Vec<MetricRef>>,
 }
 
 impl Found {
@@ -48,13 +55,42 @@ impl Found {
         state: Option<&StateValue>,
         transitioned: Option<&DateTime>,
         updated: Option<&DateTime>,
+        metrics: Option<Vec<MetricRef>>,
     ) -> Self {
         Found {
             name: name.unwrap_or_default().to_string(),
             state: state.cloned(),
             changed_at: transitioned.or(updated).copied(),
+            metrics,
         }
     }
+}
+
+/// The metrics a metric alarm reads: its single metric, or each `MetricStat` of its metric
+/// math (expressions only combine those).
+fn metrics_of(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> Vec<MetricRef> {
+    let target_group = |dimensions: &[Dimension]| {
+        dimensions
+            .iter()
+            .find(|d| d.name() == Some("TargetGroup"))
+            .and_then(|d| d.value())
+            .map(String::from)
+    };
+    let single = alarm.metric_name().map(|name| MetricRef {
+        namespace: alarm.namespace().unwrap_or_default().to_string(),
+        name: name.to_string(),
+        target_group: target_group(alarm.dimensions()),
+    });
+    let math = alarm
+        .metrics()
+        .iter()
+        .filter_map(|q| q.metric_stat()?.metric())
+        .map(|m| MetricRef {
+            namespace: m.namespace().unwrap_or_default().to_string(),
+            name: m.metric_name().unwrap_or_default().to_string(),
+            target_group: target_group(m.dimensions()),
+        });
+    single.into_iter().chain(math).collect()
 }
 
 impl Alarms {
@@ -62,12 +98,14 @@ impl Alarms {
         client: aws_sdk_cloudwatch::Client,
         names: Vec<String>,
         warm_names: Vec<String>,
+        target_groups: (String, String),
         calls: Arc<Calls>,
     ) -> Self {
         Alarms {
             client,
             names,
             warm_names,
+            target_groups,
             calls,
         }
     }
@@ -75,7 +113,9 @@ impl Alarms {
     /// The combined state of the spill alarms, metric or composite.
     pub async fn state(&self) -> Result<AlarmState> {
         let found = self.describe(&self.names).await?;
-        Ok(combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?.state)
+        Ok(self
+            .combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?
+            .state)
     }
 
     /// The spill alarms and the warm alarms, each group combined, in one call.
@@ -85,14 +125,10 @@ impl Alarms {
         let warm = if self.warm_names.is_empty() {
             None
         } else {
-            Some(combine(
-                &found,
-                &self.warm_names,
-                "SPILLOVER_WARM_ALARM_NAMES",
-            )?)
+            Some(self.combine(&found, &self.warm_names, "SPILLOVER_WARM_ALARM_NAMES")?)
         };
         Ok(AlarmReadings {
-            spill: combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?,
+            spill: self.combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?,
             warm,
         })
     }
@@ -127,6 +163,7 @@ impl Alarms {
                     a.state_value(),
                     a.state_transitioned_timestamp(),
                     a.state_updated_timestamp(),
+                    Some(metrics_of(a)),
                 )
             });
             let composite = out.composite_alarms().iter().map(|a| {
@@ -135,6 +172,7 @@ impl Alarms {
                     a.state_value(),
                     a.state_transitioned_timestamp(),
                     a.state_updated_timestamp(),
+                    None,
                 )
             });
             found.extend(metric.chain(composite));
@@ -146,28 +184,35 @@ impl Alarms {
     }
 }
 
-/// Folds the named alarms into one state, with the time the most recent of them changed.
-fn combine(found: &[Found], names: &[String], variable: &str) -> Result<Reading> {
-    let mut states = Vec::with_capacity(names.len());
-    let mut latest: Option<SystemTime> = None;
-    for name in names {
-        let alarm = found.iter().find(|a| &a.name == name).ok_or_else(|| {
-            Error::Topology(format!(
-                "alarm {name:?} from {variable} does not exist in CloudWatch"
-            ))
-        })?;
-        states.push(match alarm.state {
-            Some(StateValue::Alarm) => AlarmState::Alarm,
-            Some(StateValue::Ok) => AlarmState::Ok,
-            _ => AlarmState::InsufficientData,
-        });
-        let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
-        latest = latest.max(changed_at);
+impl Alarms {
+    /// Folds the named alarms into one state, with the time the most recent of them
+    /// changed and whether all of them are blind to the split.
+    fn combine(&self, found: &[Found], names: &[String], variable: &str) -> Result<Reading> {
+        let (lambda_tg, ecs_tg) = &self.target_groups;
+        let mut states = Vec::with_capacity(names.len());
+        let mut latest: Option<SystemTime> = None;
+        let mut blind = true;
+        for name in names {
+            let alarm = found.iter().find(|a| &a.name == name).ok_or_else(|| {
+                Error::Topology(format!(
+                    "alarm {name:?} from {variable} does not exist in CloudWatch"
+                ))
+            })?;
+            states.push(match alarm.state {
+                Some(StateValue::Alarm) => AlarmState::Alarm,
+                Some(StateValue::Ok) => AlarmState::Ok,
+                _ => AlarmState::InsufficientData,
+            });
+            let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
+            latest = latest.max(changed_at);
+            blind &= sight(alarm.metrics.as_deref(), lambda_tg, ecs_tg) == Sight::Blind;
+        }
+        Ok(Reading {
+            state: AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData),
+            changed_at: latest,
+            blind,
+        })
     }
-    Ok(Reading {
-        state: AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData),
-        changed_at: latest,
-    })
 }
 
 impl Alarms {

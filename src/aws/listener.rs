@@ -180,7 +180,7 @@ impl Listener {
 }
 
 /// `targetgroup/NAME/ID` from a target group ARN: CloudWatch's `TargetGroup` dimension.
-fn target_group_dimension(arn: &str) -> Result<String> {
+pub(crate) fn target_group_dimension(arn: &str) -> Result<String> {
     resource(arn)
         .filter(|r| r.starts_with("targetgroup/") && r.split('/').count() == 3)
         .map(String::from)

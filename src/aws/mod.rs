@@ -67,6 +67,12 @@ impl Aws {
                 cloudwatch,
                 config.alarm_names.clone(),
                 config.warm_alarm_names.clone(),
+                (
+                    listener::target_group_dimension(&config.lambda_target_group_arn)
+                        .unwrap_or_default(),
+                    listener::target_group_dimension(&config.ecs_target_group_arn)
+                        .unwrap_or_default(),
+                ),
                 calls.clone(),
             ),
             ecs: ecs::Ecs::new(

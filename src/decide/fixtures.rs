@@ -11,6 +11,7 @@ impl Observed {
         Observed {
             alarm: AlarmState::Ok,
             alarm_age_secs: Some(LONG_AGO),
+            alarms_blind: false,
             warm: None,
             warm_age_secs: None,
             weights: Weights::ON_LAMBDA,
@@ -60,6 +61,14 @@ impl Observed {
                 ..Self::spilled().marks
             },
             ..Self::spilled()
+        }
+    }
+
+    /// Every spill alarm measures demand the split cannot change.
+    pub fn blind(self) -> Self {
+        Observed {
+            alarms_blind: true,
+            ..self
         }
     }
 

@@ -20,6 +20,7 @@
 
 mod capacity;
 mod hold;
+pub mod sight;
 mod traffic;
 
 #[cfg(test)]

@@ -400,6 +400,51 @@ fn steps_go_down_one_per_run_after_the_hold_and_the_settle_time() {
 }
 
 #[test]
+fn alarms_blind_to_the_split_return_in_one_move_after_the_hold() {
+    let config = test_config_with(&[("SPILLOVER_STEPS", "10,50,100")]);
+    let blind = |w: Weights| {
+        Observed::spilled()
+            .blind()
+            .with_alarm(Ok)
+            .with_weights(w.lambda, w.ecs)
+    };
+    let table = [
+        // OK for the hold: back to Lambda at once, from any step.
+        (blind(ON_ECS), Some(ON_LAMBDA)),
+        (blind(HALF), Some(ON_LAMBDA)),
+        // The hold, the minimum spill and the settle time still hold it.
+        (blind(ON_ECS).with_alarm_age(299.0), None),
+        (blind(ON_ECS).shifted_ago(119.0), None),
+        (blind(HALF).stepped_ago(119.0), None),
+        // INSUFFICIENT_DATA says nothing about demand: one step, as for any alarm.
+        (blind(ON_ECS).with_alarm(InsufficientData), Some(HALF)),
+    ];
+    for (observed, to) in table {
+        let plan = plan_with(&config, &observed);
+        let expected: Vec<Step> = to
+            .map(|to| SetWeights {
+                from: observed.weights,
+                to,
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(plan.steps, expected, "{observed:?}");
+        if to == Some(ON_LAMBDA) {
+            assert_eq!(plan.intent, Intent::Return);
+            assert!(plan.reason.contains("one move"), "{}", plan.reason);
+        }
+    }
+    // An alarm that sees the split still steps down one step.
+    assert_eq!(
+        plan_with(&config, &Observed::spilled().with_alarm(Ok)).steps,
+        [SetWeights {
+            from: ON_ECS,
+            to: HALF
+        }]
+    );
+}
+
+#[test]
 fn all_or_nothing_stays_available() {
     let config = all_or_nothing();
     assert_eq!(
@@ -906,9 +951,12 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
                                                 if let Some((requests, dereg)) = drain {
                                                     o = o.with_drain(requests, dereg);
                                                 }
-                                                let plan = decide(&tick(), &o, config);
-                                                assert_safe(&o, &plan, config);
-                                                checked += 1;
+                                                // Blind alarms or not: the same rules.
+                                                for o in [o.clone(), o.blind()] {
+                                                    let plan = decide(&tick(), &o, config);
+                                                    assert_safe(&o, &plan, config);
+                                                    checked += 1;
+                                                }
                                             }
                                         }
                                     }
@@ -920,7 +968,7 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
             }
         }
     }
-    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 4 * 3);
+    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 4 * 3 * 2);
 }
 
 /// Applies a plan's steps to the model, as if each succeeded and the tasks came up.

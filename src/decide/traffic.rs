@@ -3,13 +3,13 @@
 //! `SPILLOVER_STEPS` lists the percents of traffic on ECS (`50,100`; `100` alone is all or
 //! nothing). While a spill alarm fires, each run takes one step up, once ECS has the
 //! healthy targets for it; once the return rules allow, each run takes one step down
-//! toward 0. The first step needs `SPILLOVER_MIN_HEALTHY` healthy targets, each later one
+//! toward 0, or goes back to 0 at once when every alarm is blind to the split (`sight`). The first step needs `SPILLOVER_MIN_HEALTHY` healthy targets, each later one
 //! its share of the spill count. Moving only part of the traffic keeps Lambda busy with what it can carry (and
 //! keeps its metrics, which the alarm may need), and keeps a small service from being
 //! flooded before it has grown.
 
 use super::Draft;
-use crate::observed::{Weights, is_ready};
+use crate::observed::{AlarmState, Weights, is_ready};
 
 /// Percent of new traffic the weights send to ECS.
 pub fn percent(weights: Weights) -> f64 {
@@ -132,11 +132,22 @@ pub(super) fn step_down(draft: &mut Draft, calm: &Result<(), super::hold::Held>)
         draft.return_after_secs = Some(held.secs_left);
         return;
     }
-    let next = next_down(&draft.config.steps, now);
-    draft.note(if next == 0 {
-        format!("return {now:.0}% -> 0% on ECS")
+    // An alarm blind to the split has said for the whole hold that Lambda can take all
+    // the demand: the return is one move. One that sees the split judges each step
+    // (see `sight`); so does INSUFFICIENT_DATA, which says nothing about demand.
+    let o = draft.observed;
+    let at_once = o.alarms_blind && o.alarm == AlarmState::Ok;
+    let next = if at_once {
+        0
     } else {
-        format!("step down {now:.0}% -> {next}% on ECS")
+        next_down(&draft.config.steps, now)
+    };
+    draft.note(match (next, at_once) {
+        (0, true) => {
+            format!("return {now:.0}% -> 0% on ECS in one move (the alarms are blind to the split)")
+        }
+        (0, false) => format!("return {now:.0}% -> 0% on ECS"),
+        _ => format!("step down {now:.0}% -> {next}% on ECS"),
     });
     draft.set_weights(weights_at(next));
 }
