@@ -42,9 +42,10 @@ impl Events {
     }
 }
 
-/// PutEvents answers 200 even when an entry was not accepted: "the response ... includes
-/// FailedEntryCount ... and each failed entry's ErrorCode and ErrorMessage"
-/// (<https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutEvents.html>).
+/// PutEvents succeeds as a call even when an entry was not accepted: "if an individual
+/// entry within a request fails, EventBridge continues processing the rest", and
+/// "unsuccessful result entries include ErrorCode and ErrorMessage values", counted in
+/// `FailedEntryCount` (<https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevents.html>).
 fn entry_result(out: &PutEventsOutput) -> Result<()> {
     if out.failed_entry_count() == 0 {
         return Ok(());
