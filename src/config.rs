@@ -69,6 +69,20 @@ pub struct Config {
     /// Period of the `RequestCount` query that tells whether traffic has left ECS.
     pub metric_period: Duration,
     pub poll: PollSettings,
+    /// CloudWatch embedded metrics in the per-invocation log line; `None` when off.
+    pub metrics: Option<MetricsSettings>,
+    /// The EventBridge bus that gets an event on each spill, return and failure; `None`
+    /// when notifications are off.
+    pub event_bus: Option<String>,
+}
+
+/// Where the embedded metrics go: `SPILLOVER_METRICS_NAMESPACE` and
+/// `SPILLOVER_METRICS_DIMENSIONS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    pub namespace: String,
+    /// (name, value) pairs, in the order given; one dimension set.
+    pub dimensions: Vec<(String, String)>,
 }
 
 impl Config {
@@ -107,7 +121,7 @@ impl Config {
         }
         let warm_alarm_names = names(vars.optional("SPILLOVER_WARM_ALARM_NAMES"));
 
-        let config = Config {
+        let mut config = Config {
             cluster: vars.required("SPILLOVER_CLUSTER")?,
             service: service_name(vars.required("SPILLOVER_SERVICE")?),
             site,
@@ -139,7 +153,10 @@ impl Config {
                 budget: vars.seconds("SPILLOVER_WAIT_BUDGET_SECS", 240)?,
                 deadline_margin: vars.millis("SPILLOVER_DEADLINE_MARGIN_MS", 10_000)?,
             },
+            metrics: None,
+            event_bus: vars.optional("SPILLOVER_EVENT_BUS"),
         };
+        config.metrics = metrics_settings(&vars, &config.service)?;
         config.check()
     }
 
@@ -212,6 +229,73 @@ impl Config {
             .chain(&self.warm_alarm_names)
             .any(|n| n == name)
     }
+}
+
+/// `SPILLOVER_METRICS` (`on`, the default, or `off`), the namespace and the dimensions
+/// (`Name=Value,...`, default `Service=<service name>`).
+fn metrics_settings<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<'_, F>,
+    service: &str,
+) -> Result<Option<MetricsSettings>> {
+    match vars
+        .text("SPILLOVER_METRICS", "on")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "on" | "true" | "1" => {}
+        "off" | "false" | "0" => return Ok(None),
+        other => {
+            return Err(Error::Config(format!(
+                "SPILLOVER_METRICS must be on or off, got {other:?}"
+            )));
+        }
+    }
+    let namespace = vars.text("SPILLOVER_METRICS_NAMESPACE", "spillover");
+    // CloudWatch namespaces: 1..=255 characters, no leading colon.
+    // https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricData.html
+    if namespace.len() > 255 || namespace.starts_with(':') {
+        return Err(Error::Config(format!(
+            "SPILLOVER_METRICS_NAMESPACE must be 1 to 255 characters and not start with ':', got {namespace:?}"
+        )));
+    }
+    let raw = vars.text(
+        "SPILLOVER_METRICS_DIMENSIONS",
+        &format!("Service={service}"),
+    );
+    let mut dimensions: Vec<(String, String)> = Vec::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = |why: &str| {
+            Error::Config(format!(
+                "SPILLOVER_METRICS_DIMENSIONS must be Name=Value pairs separated by commas (e.g. Service=web-app,Stage=prod): {why}, got {pair:?}"
+            ))
+        };
+        let (name, value) = pair.split_once('=').ok_or_else(|| bad("no '='"))?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() || value.is_empty() {
+            return Err(bad("an empty name or value"));
+        }
+        if crate::metrics::is_reserved(name) {
+            return Err(bad(
+                "the name is already a member of the log line (a summary field or a metric name)",
+            ));
+        }
+        if dimensions.iter().any(|(n, _)| n == name) {
+            return Err(bad("a name given twice"));
+        }
+        dimensions.push((name.to_string(), value.to_string()));
+    }
+    // EMF: a dimension set holds at most 30 dimension keys.
+    if dimensions.len() > crate::metrics::MAX_DIMENSIONS {
+        return Err(Error::Config(format!(
+            "SPILLOVER_METRICS_DIMENSIONS holds {} dimensions; CloudWatch takes at most {}",
+            dimensions.len(),
+            crate::metrics::MAX_DIMENSIONS
+        )));
+    }
+    Ok(Some(MetricsSettings {
+        namespace,
+        dimensions,
+    }))
 }
 
 /// Comma-separated names, blanks dropped.
@@ -489,6 +573,36 @@ pub(crate) mod tests {
                 "SPILLOVER_POLL_INTERVAL_MS",
             ),
             ("SPILLOVER_ECS_TARGET_GROUP_ARN", "ecs-tg", "must be an ARN"),
+            (
+                "SPILLOVER_METRICS",
+                "maybe",
+                "SPILLOVER_METRICS must be on or off",
+            ),
+            (
+                "SPILLOVER_METRICS_DIMENSIONS",
+                "Service",
+                "SPILLOVER_METRICS_DIMENSIONS must be Name=Value pairs",
+            ),
+            (
+                "SPILLOVER_METRICS_DIMENSIONS",
+                "Service=a,Service=b",
+                "a name given twice",
+            ),
+            (
+                "SPILLOVER_METRICS_DIMENSIONS",
+                "outcome=x",
+                "already a member of the log line",
+            ),
+            (
+                "SPILLOVER_METRICS_DIMENSIONS",
+                "Spilled=x",
+                "already a member of the log line",
+            ),
+            (
+                "SPILLOVER_METRICS_NAMESPACE",
+                ":aws",
+                "SPILLOVER_METRICS_NAMESPACE must be",
+            ),
         ];
         for (name, value, expected) in cases {
             let mut vars = base_vars();
@@ -524,6 +638,30 @@ pub(crate) mod tests {
         assert!(config.is_configured_alarm("web-app-warm"));
         assert!(config.is_configured_alarm("web-app-overloaded"));
         assert!(!config.is_configured_alarm("web-app-other"));
+    }
+
+    #[test]
+    fn metrics_default_to_the_service_and_notifications_to_off() {
+        let config = test_config();
+        let metrics = config.metrics.expect("metrics are on by default");
+        assert_eq!(metrics.namespace, "spillover");
+        assert_eq!(
+            metrics.dimensions,
+            [("Service".to_string(), "web-app".to_string())]
+        );
+        assert_eq!(config.event_bus, None);
+
+        let config = test_config_with(&[
+            ("SPILLOVER_METRICS", "off"),
+            ("SPILLOVER_EVENT_BUS", "default"),
+        ]);
+        assert_eq!(config.metrics, None);
+        assert_eq!(config.event_bus.as_deref(), Some("default"));
+
+        let many: Vec<String> = (0..31).map(|i| format!("D{i}=v")).collect();
+        let mut vars = base_vars();
+        vars.insert("SPILLOVER_METRICS_DIMENSIONS", many.join(","));
+        assert!(error_of(&vars).contains("at most 30"));
     }
 
     #[test]

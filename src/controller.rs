@@ -10,9 +10,10 @@ use crate::config::Config;
 use crate::decide::{Plan, Step, decide, percent};
 use crate::error::{Error, Result};
 use crate::marks::{self, Mark};
+use crate::notify;
 use crate::observed::{AlarmState, Drain, Observed, Weights, is_ready};
 use crate::poller::{Backoff, Check, PollStats, poll_until};
-use crate::report::{ActionRecord, Outcome, Summary};
+use crate::report::{ActionRecord, Notification, Outcome, Summary};
 use crate::trigger::Trigger;
 
 pub struct Controller {
@@ -133,7 +134,7 @@ impl Controller {
             Err(e) => {
                 warn!(error = %e, "could not observe the world; nothing was written");
                 summary.fail(e);
-                return self.finish(summary, started, calls_before);
+                return self.finish(summary, started, calls_before, dry_run).await;
             }
         };
         summary.durations_ms.observe = ms(started.elapsed());
@@ -186,20 +187,50 @@ impl Controller {
         } else {
             Some(observed)
         };
-        self.finish(summary, started, calls_before)
+        self.finish(summary, started, calls_before, dry_run).await
     }
 
-    fn finish(
+    /// Counts, announces the run (a spill, a return or a failure; never a dry run) and
+    /// counts again, so the summary includes the notification's call.
+    async fn finish(
         &self,
         mut summary: Summary,
         started: Instant,
         before: crate::aws::CallCount,
+        dry_run: bool,
     ) -> Summary {
-        let now = self.aws.calls.count();
-        summary.aws_calls.reads = now.reads - before.reads;
-        summary.aws_calls.writes = now.writes - before.writes;
-        summary.durations_ms.total = ms(started.elapsed());
+        let count = |summary: &mut Summary| {
+            let now = self.aws.calls.count();
+            summary.aws_calls.reads = now.reads - before.reads;
+            summary.aws_calls.writes = now.writes - before.writes;
+            summary.aws_calls.retried = now.retried - before.retried;
+            summary.durations_ms.total = ms(started.elapsed());
+        };
+        count(&mut summary);
+        if let (Some(bus), false) = (&self.aws.events, dry_run) {
+            summary.notification = self.notify(bus, &summary).await;
+            count(&mut summary);
+        }
         summary
+    }
+
+    /// Publishes the run's event, if it has one. A failure is logged and recorded in the
+    /// summary (and counted in the metrics); it never fails the run.
+    async fn notify(
+        &self,
+        bus: &crate::aws::events::Events,
+        summary: &Summary,
+    ) -> Option<Notification> {
+        let event = notify::event(summary, &self.config)?;
+        let result = bus.put(&event).await;
+        if let Err(e) = &result {
+            warn!(error = %e, detail_type = event.detail_type, "could not publish the notification; the run goes on");
+        }
+        Some(Notification {
+            detail_type: event.detail_type.to_string(),
+            published: result.is_ok(),
+            error: result.err().map(|e| e.to_string()),
+        })
     }
 
     async fn execute(

@@ -13,6 +13,8 @@ pub mod error;
 pub mod lambda;
 pub mod logging;
 pub mod marks;
+pub mod metrics;
+pub mod notify;
 pub mod observed;
 pub mod poller;
 pub mod report;

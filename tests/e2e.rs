@@ -440,3 +440,141 @@ fn progressive_steps_and_the_return_hold_move_one_step_per_run() {
         );
     }
 }
+
+/// Routes spillover's events on the world's default bus to a new SQS queue, as a user's
+/// EventBridge rule would; returns the queue URL.
+fn route_notifications_to_a_queue(world: &World) -> String {
+    let script = "import boto3, json, sys\n\
+         env = json.load(open(sys.argv[1]))['env']\n\
+         kw = dict(endpoint_url=env['AWS_ENDPOINT_URL'], region_name=env['AWS_REGION'],\n\
+             aws_access_key_id=env['AWS_ACCESS_KEY_ID'], aws_secret_access_key=env['AWS_SECRET_ACCESS_KEY'])\n\
+         sqs, events = boto3.client('sqs', **kw), boto3.client('events', **kw)\n\
+         url = sqs.create_queue(QueueName='spillover-notifications')['QueueUrl']\n\
+         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=['QueueArn'])['Attributes']['QueueArn']\n\
+         events.put_rule(Name='spillover-notifications', EventPattern=json.dumps({'source': ['spillover']}))\n\
+         events.put_targets(Rule='spillover-notifications', Targets=[{'Id': 'queue', 'Arn': arn}])\n\
+         print(url)\n";
+    let out = std::process::Command::new(support::python())
+        .args(["-c", script])
+        .arg(world.dir.join("world.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "routing the notifications failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The events the queue received since the last call (and deletes them).
+fn received(world: &World, queue_url: &str) -> Vec<Value> {
+    let script = "import boto3, json, sys\n\
+         env = json.load(open(sys.argv[1]))['env']\n\
+         sqs = boto3.client('sqs', endpoint_url=env['AWS_ENDPOINT_URL'], region_name=env['AWS_REGION'],\n\
+             aws_access_key_id=env['AWS_ACCESS_KEY_ID'], aws_secret_access_key=env['AWS_SECRET_ACCESS_KEY'])\n\
+         got = sqs.receive_message(QueueUrl=sys.argv[2], MaxNumberOfMessages=10, WaitTimeSeconds=0).get('Messages', [])\n\
+         for m in got:\n    sqs.delete_message(QueueUrl=sys.argv[2], ReceiptHandle=m['ReceiptHandle'])\n\
+         print(json.dumps([json.loads(m['Body']) for m in got]))\n";
+    let out = std::process::Command::new(support::python())
+        .args(["-c", script])
+        .arg(world.dir.join("world.json"))
+        .arg(queue_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reading the queue failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON list")
+}
+
+#[test]
+fn a_spill_and_a_return_are_published_and_a_failed_publish_does_not_fail_the_run() {
+    let world = World::start(&[
+        "--task-start-delay",
+        "0.2",
+        "--health-delay",
+        "0.3",
+        "--sticky-secs",
+        "0",
+    ]);
+    let queue = route_notifications_to_a_queue(&world);
+    let bus = [("SPILLOVER_EVENT_BUS", "default")];
+    let replay = |name: &str, env: &[(&str, &str)]| {
+        world.alarm_from(name);
+        world.spillover(&["replay", &event(name)], env)
+    };
+
+    let spill = replay("alarm-metric.json", &bus).expect_ok().summary();
+    assert_eq!(spill["notification"]["published"], true, "{spill}");
+    let got = received(&world, &queue);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let e = &got[0];
+    assert_eq!(
+        (&e["source"], &e["detail-type"]),
+        (
+            &Value::from("spillover"),
+            &Value::from("Spillover Traffic Spilled")
+        )
+    );
+    let d = &e["detail"];
+    assert_eq!(d["effect"], "Spilled");
+    assert_eq!(d["reason"], spill["plan"]["reason"], "the plan's reason");
+    assert_eq!(
+        (
+            d["ecs_share_before"].as_f64(),
+            d["ecs_share_after"].as_f64()
+        ),
+        (Some(0.0), Some(100.0))
+    );
+    assert_eq!(
+        (d["desired"].as_i64(), d["service"].as_str()),
+        (Some(2), Some("web-app"))
+    );
+    assert!(d["time_to_ready_ms"].as_u64() >= Some(300), "{d}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("100% of traffic on ECS")
+    );
+
+    let back = replay("ok-metric.json", &bus).expect_ok().summary();
+    assert_eq!(back["notification"]["published"], true, "{back}");
+    let got = received(&world, &queue);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["detail-type"], "Spillover Traffic Returned");
+    assert_eq!(got[0]["detail"]["ecs_share_after"].as_f64(), Some(0.0));
+
+    // A tick that changes no weights publishes nothing.
+    let tick = world
+        .spillover(&["replay", &event("scheduled-tick.json")], &bus)
+        .expect_ok()
+        .summary();
+    assert!(tick.get("notification").is_none(), "{tick}");
+    assert_eq!(received(&world, &queue), Vec::<Value>::new());
+
+    // A bus that does not exist: the spill happens all the same, the failure is recorded.
+    let spill = replay(
+        "alarm-metric.json",
+        &[("SPILLOVER_EVENT_BUS", "no-such-bus")],
+    );
+    assert!(
+        spill.stderr.contains("could not publish the notification"),
+        "{}",
+        spill.stderr
+    );
+    let spill = spill.expect_ok().summary();
+    assert_eq!(spill["outcome"], "done");
+    assert_eq!(spill["notification"]["published"], false, "{spill}");
+    assert!(
+        spill["notification"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("PutEvents"),
+        "{spill}"
+    );
+    assert_eq!(weights(&world.snapshot()), (0, 1));
+}

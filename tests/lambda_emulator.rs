@@ -74,6 +74,9 @@ impl Emulator {
             .env("SPILLOVER_POLL_INTERVAL_MS", "250")
             .env("SPILLOVER_POLL_MAX_INTERVAL_MS", "500")
             .env("SPILLOVER_DEADLINE_MARGIN_MS", "1000")
+            // Lambda's log level (ApplicationLogLevel) must win over RUST_LOG in Lambda.
+            .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -170,10 +173,64 @@ fn alarm_and_ok_through_the_lambda_runtime_emulator() {
         snapshot["listener_default_actions"]
     );
 
-    // The summary is logged as one JSON line per invocation.
-    let summaries = watch_log()
+    // The summary is logged as one JSON line per invocation, the rejected event's too,
+    // with a level and a timestamp for Lambda's log-level filter and the embedded metrics.
+    let log = watch_log();
+    let lines: Vec<Value> = log
         .lines()
-        .filter(|l| l.starts_with("{\"actions\""))
-        .count();
-    assert_eq!(summaries, 2, "{}", watch_log());
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("outcome").is_some())
+        .collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    let (spill, back, rejected) = (&lines[0], &lines[1], &lines[2]);
+    for line in &lines {
+        let ts = line["timestamp"].as_str().expect("a timestamp");
+        assert!(
+            ts.len() >= 20 && ts.as_bytes()[10] == b'T' && ts.ends_with('Z'),
+            "RFC 3339: {ts}"
+        );
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "spillover", "{line}");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Service"]]));
+        assert_eq!(line["Service"], "web-app");
+        for metric in directive["Metrics"].as_array().unwrap() {
+            let name = metric["Name"].as_str().unwrap();
+            assert!(line[name].is_number(), "{name} has no value: {line}");
+        }
+    }
+    assert_eq!(spill["level"], "INFO");
+    assert_eq!(
+        (
+            &spill["Spilled"],
+            &spill["Returned"],
+            &spill["EcsTrafficShare"]
+        ),
+        (&Value::from(1.0), &Value::from(0.0), &Value::from(100.0)),
+        "{spill}"
+    );
+    assert_eq!(spill["DesiredTasks"], 2.0);
+    assert!(spill["HealthyTargets"].as_f64() >= Some(1.0), "{spill}");
+    // Tasks start after 0.3 s and their targets turn healthy 0.5 s later.
+    assert!(spill["TimeToReady"].as_f64() >= Some(500.0), "{spill}");
+    assert!(spill["ReactionTime"].as_f64() >= Some(0.0), "{spill}");
+    assert!(spill["AwsCalls"].as_f64() > Some(5.0), "{spill}");
+    assert_eq!(
+        (
+            &back["Returned"],
+            &back["Spilled"],
+            &back["EcsTrafficShare"]
+        ),
+        (&Value::from(1.0), &Value::from(0.0), &Value::from(0.0)),
+        "{back}"
+    );
+    assert!(back.get("TimeToReady").is_none(), "{back}");
+    assert_eq!(rejected["level"], "ERROR");
+    assert_eq!(rejected["outcome"], "rejected");
+    assert_eq!(rejected["Rejected"], 1.0);
+    assert_eq!(rejected["AwsCalls"], 0.0);
+
+    // AWS_LAMBDA_LOG_LEVEL=WARN won over RUST_LOG=info: no INFO log, and the cold start
+    // says the summary lines of good runs would be dropped in Lambda.
+    assert!(!log.contains("invocation done"), "{log}");
+    assert!(log.contains("log level is above INFO"), "{log}");
 }

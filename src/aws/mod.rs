@@ -3,6 +3,7 @@
 
 pub mod alarms;
 pub mod ecs;
+pub mod events;
 pub mod listener;
 pub mod scaling;
 
@@ -18,12 +19,16 @@ use crate::config::Config;
 pub struct Calls {
     reads: AtomicU32,
     writes: AtomicU32,
+    retried: AtomicU32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CallCount {
     pub reads: u32,
     pub writes: u32,
+    /// Calls the SDK had to send more than once.
+    #[serde(default)]
+    pub retried: u32,
 }
 
 impl Calls {
@@ -35,10 +40,15 @@ impl Calls {
         self.writes.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn retried(&self) {
+        self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn count(&self) -> CallCount {
         CallCount {
             reads: self.reads.load(Ordering::Relaxed),
             writes: self.writes.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
         }
     }
 }
@@ -49,6 +59,8 @@ pub struct Aws {
     pub ecs: ecs::Ecs,
     pub listener: listener::Listener,
     pub scaling: scaling::Scaling,
+    /// The notification bus, when `SPILLOVER_EVENT_BUS` is set.
+    pub events: Option<events::Events>,
     pub calls: Arc<Calls>,
 }
 
@@ -94,6 +106,7 @@ impl Aws {
                 &config.service,
                 calls.clone(),
             ),
+            events: None,
             calls,
         }
     }
@@ -110,12 +123,20 @@ impl Aws {
             .timeout_config(timeouts)
             .load()
             .await;
-        Self::new(
+        let mut aws = Self::new(
             config,
             aws_sdk_cloudwatch::Client::new(&shared),
             aws_sdk_ecs::Client::new(&shared),
             aws_sdk_elasticloadbalancingv2::Client::new(&shared),
             aws_sdk_applicationautoscaling::Client::new(&shared),
-        )
+        );
+        aws.events = config.event_bus.clone().map(|bus| {
+            events::Events::new(
+                aws_sdk_eventbridge::Client::new(&shared),
+                bus,
+                aws.calls.clone(),
+            )
+        });
+        aws
     }
 }

@@ -216,6 +216,7 @@ def test_write_actions_are_exactly_the_needed_ones(controller_template, params, 
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "sqs:SendMessage",
+        "events:PutEvents",
     }
 
 
@@ -234,6 +235,22 @@ def test_writes_target_the_configured_resources(listener_stack, rule_stack):
     both_formats = [service, "arn:aws:ecs:us-east-1:123456789012:service/web-app-spill"]
     for action in ("ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource"):
         assert resources_for(listener_stack, action) == both_formats, action
+
+
+@pytest.mark.parametrize(
+    "bus, expected",
+    [
+        ("default", ["arn:aws:events:us-east-1:123456789012:event-bus/default"]),
+        ("ops-events", ["arn:aws:events:us-east-1:123456789012:event-bus/ops-events"]),
+        ("", []),
+    ],
+)
+def test_notifications_may_go_to_the_one_configured_bus_only(controller_template, bus, expected):
+    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "NotificationBus": bus})
+    granted = [r for s in role_statements(stack) if "events:PutEvents" in as_list(s["Action"]) for r in as_list(s["Resource"])]
+    assert granted == expected
+    env = stack.resources()["SpilloverFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["SPILLOVER_EVENT_BUS"] == bus
 
 
 @pytest.mark.parametrize(
@@ -309,6 +326,7 @@ _SDK_SERVICE = {
     "elasticloadbalancingv2": "elasticloadbalancing",
     "cloudwatch": "cloudwatch",
     "applicationautoscaling": "application-autoscaling",
+    "eventbridge": "events",
 }
 
 

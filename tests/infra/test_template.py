@@ -102,6 +102,7 @@ def test_sam_translation_keeps_concurrency_and_invoke_config(controller_template
         "AWS::SQS::Queue",
         "AWS::SQS::QueuePolicy",
         "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
     }
     assert sum(r["Type"] == "AWS::IAM::Role" for r in out.values()) == 1
 
@@ -171,7 +172,7 @@ def test_arn_parameters_are_validated(controller_template):
 
 @pytest.mark.parametrize("topic", ["", "arn:aws:sns:us-east-1:123456789012:ops"])
 def test_alarms_on_the_failure_queue_and_on_errors(controller_template, topic):
-    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "AlarmTopicArn": topic})
+    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "AlarmTopicArn": topic, "SpilledAlarmMinutes": "0"})
     alarms = [a["Properties"] for a in stack.of_type("AWS::CloudWatch::Alarm").values()]
     metrics = {(a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms}
     assert metrics == {
@@ -181,6 +182,85 @@ def test_alarms_on_the_failure_queue_and_on_errors(controller_template, topic):
     for alarm in alarms:
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm.get("AlarmActions", []) == ([topic] if topic else [])
+
+
+# ---- watching it: the spilled-too-long alarm and the dashboard ---------------------------------
+
+METRICS_RS = cfn_eval.REPO / "src" / "metrics.rs"
+
+
+def emitted_metric_names() -> set[str]:
+    """The embedded metric names src/metrics.rs can write."""
+    names = set(re.findall(r'\("(\w+)", Unit::', METRICS_RS.read_text()))
+    assert "EcsTrafficShare" in names, "no metric names found in src/metrics.rs"
+    return names
+
+
+def test_spilled_too_long_alarm_watches_the_share_on_ecs(controller_template):
+    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "SpilledAlarmMinutes": "90"})
+    alarm = stack.resources()["SpilledTooLongAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("spillover", "EcsTrafficShare")
+    assert alarm["MetricName"] in emitted_metric_names()
+    assert alarm["Dimensions"] == [{"Name": "Service", "Value": LISTENER_PARAMS["ServiceName"]}]
+    # Every minute's least share above 0, for 90 minutes; minutes without a run do not count.
+    assert (alarm["Statistic"], alarm["Period"]) == ("Minimum", 60)
+    assert int(alarm["EvaluationPeriods"]) == int(alarm["DatapointsToAlarm"]) == 90
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["TreatMissingData"] == "missing"
+    # The metric's dimension is the one the function is told to write.
+    env = function(stack)["Properties"]["Environment"]["Variables"]
+    assert env["SPILLOVER_METRICS_DIMENSIONS"] == f"Service={LISTENER_PARAMS['ServiceName']}"
+    assert env["SPILLOVER_METRICS_NAMESPACE"] == alarm["Namespace"]
+
+
+@pytest.mark.parametrize("extra", [{"SpilledAlarmMinutes": "0"}, {"Metrics": "off"}])
+def test_spilled_too_long_alarm_can_be_left_out(controller_template, extra):
+    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, **extra})
+    assert "SpilledTooLongAlarm" not in stack.resources()
+
+
+def dashboard_metrics(stack) -> list[list]:
+    (dashboard,) = stack.of_type("AWS::CloudWatch::Dashboard").values()
+    body = json.loads(dashboard["Properties"]["DashboardBody"])
+    widgets = body["widgets"]
+    # One screen: two rows of three and one of two, 24 columns wide.
+    assert all(w["x"] + w["width"] <= 24 and w["y"] + w["height"] <= 18 for w in widgets)
+    return [m for w in widgets for m in w["properties"]["metrics"]]
+
+
+@pytest.mark.parametrize("params", [LISTENER_PARAMS, RULE_PARAMS])
+def test_dashboard_shows_traffic_errors_capacity_and_spillover_on_one_screen(controller_template, params):
+    stack = cfn_eval.Stack(controller_template, {**params, "AppFunctionName": "web-app-fn"})
+    metrics = dashboard_metrics(stack)
+
+    def dims(metric):
+        names = [x for x in metric if isinstance(x, str)]
+        return names[0], names[1], dict(zip(names[2::2], names[3::2]))
+
+    seen = [dims(m) for m in metrics]
+    lambda_tg = "targetgroup/web-app-lambda/73e2d6bc24d8a067"
+    ecs_tg = "targetgroup/web-app-ecs/2453ed029918f21f"
+    lb = "app/web-app/50dc6c495c0c9188"
+    for tg in (lambda_tg, ecs_tg):
+        for name in ("RequestCount", "HTTPCode_Target_5XX_Count"):
+            assert ("AWS/ApplicationELB", name, {"TargetGroup": tg, "LoadBalancer": lb}) in seen, (name, tg)
+    assert ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", {"LoadBalancer": lb}) in seen
+    assert ("AWS/ApplicationELB", "HealthyHostCount", {"TargetGroup": ecs_tg, "LoadBalancer": lb}) in seen
+    for name in ("ConcurrentExecutions", "Throttles"):
+        assert ("AWS/Lambda", name, {"FunctionName": "web-app-fn"}) in seen
+    assert ("AWS/Lambda", "Errors", {"FunctionName": "ref:SpilloverFunction"}) in seen
+    own = [(n, d) for ns, n, d in seen if ns == "spillover"]
+    assert {n for n, _ in own} >= {"EcsTrafficShare", "RunningTasks", "Spilled", "Returned", "Failed", "TimeToReady"}
+    assert {n for n, _ in own} <= emitted_metric_names()
+    assert all(d == {"Service": params["ServiceName"]} for _, d in own)
+
+
+def test_dashboard_without_the_app_function_leaves_its_widget_out(controller_template):
+    metrics = dashboard_metrics(cfn_eval.Stack(controller_template, LISTENER_PARAMS))
+    assert not [m for m in metrics if "ConcurrentExecutions" in m]
+    assert [m for m in metrics if "EcsTrafficShare" in m]
+    off = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "Dashboard": "off"})
+    assert off.of_type("AWS::CloudWatch::Dashboard") == {}
 
 
 def test_outputs(listener_stack):
