@@ -232,6 +232,7 @@ mod tests {
         Observed {
             alarm: AlarmState::Alarm,
             alarm_age_secs: Some(1.0),
+            alarms_blind: false,
             warm: None,
             warm_age_secs: None,
             weights,

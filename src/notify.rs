@@ -110,6 +110,7 @@ mod tests {
         Observed {
             alarm: AlarmState::Ok,
             alarm_age_secs: None,
+            alarms_blind: false,
             warm: None,
             warm_age_secs: None,
             weights,
