@@ -34,6 +34,9 @@ pub struct ActionRecord {
     /// Checks the poller made, for a wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<u32>,
+    /// Of those, checks that failed with a transient AWS error and counted as "not yet".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,10 +77,7 @@ impl Summary {
             error: None,
             retryable: None,
             durations_ms: Durations::default(),
-            aws_calls: CallCount {
-                reads: 0,
-                writes: 0,
-            },
+            aws_calls: CallCount::default(),
         }
     }
 
