@@ -1166,12 +1166,45 @@ async fn throttling_that_outlasts_the_retries_is_a_retryable_error() {
     );
     let err = aws.ecs.desired_count().await.expect_err("gave up");
     assert!(err.is_retryable(), "{err}");
+    assert!(err.is_transient(), "a wait counts it as not yet: {err}");
     assert!(err.to_string().contains("ThrottlingException"), "{err}");
     assert_eq!(
         describe_services.num_calls(),
         3,
         "the SDK's standard retry makes 3 attempts"
     );
+}
+
+#[tokio::test]
+async fn access_denied_is_not_transient_and_not_retried() {
+    let denied = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: ecs:DescribeServices"}"#;
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(400, Some(denied.into()))
+        .times(1)
+        .build();
+    let fake = Fake::new(World::idle());
+    let controller = fake.controller(&[]);
+    let aws = Aws::new(
+        &controller.config,
+        mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            [&fake.describe_alarms]
+        ),
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe_services]),
+        mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&fake.describe_listeners]
+        ),
+        fake.autoscaling(),
+    );
+    let err = aws.ecs.desired_count().await.expect_err("denied");
+    assert!(!err.is_transient(), "{err}");
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
+    assert_eq!(describe_services.num_calls(), 1);
+    assert_eq!(aws.calls.count().retried, 0);
 }
 
 #[tokio::test]

@@ -106,7 +106,7 @@ impl Intercept for CountRetries {
 ///   below the APIs' buckets (ELBv2: 40 Describe* tokens, refilled 10 a second,
 ///   <https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html>;
 ///   ECS: <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html>;
-///   CloudWatch `DescribeAlarms`: a few transactions a second,
+///   CloudWatch: a per-API transactions-per-second quota,
 ///   <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html>):
 ///   when it is throttled, the bucket is being emptied by someone else and refills within a
 ///   second, so a few short retries get through where a rate limiter would only slow us.
