@@ -24,8 +24,8 @@ by status). Only one rule answers a call: the first one that has faults left.
   <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html>).
 - `status`: that HTTP status with an error body of the call's protocol.
 - `stale`: the answer this same request got before the caller's last write to the same
-  service, as an eventually consistent read can give it. A call with no such earlier answer
-  passes and does not count as matched.
+  service, as an eventually consistent read can give it. Only answers given since the rules
+  were set are kept; a call with no such earlier answer passes and does not count as matched.
 
 The middleware sits inside the `CallCounter`, so a faulted call still counts as a call.
 """
@@ -149,6 +149,8 @@ class Faults:
         rules = [Rule.parse(doc) for doc in docs]
         with self.lock:
             self.rules = rules
+            self.last_read.clear()
+            self.before_write.clear()
 
     def report(self) -> dict[str, Any]:
         with self.lock:
@@ -197,8 +199,10 @@ class Faults:
         if answer is None:
             answer = self.call_moto(environ)
             with self.lock:
+                # Reads are kept only for a stale rule that may want them: a long closed
+                # loop makes many reads no rule asks for.
                 if is_read(operation):
-                    if answer[0].startswith("2"):
+                    if answer[0].startswith("2") and self.wants_stale(caller, operation):
                         self.last_read[key] = answer
                 elif answer[0].startswith("2"):
                     mine = {k: v for k, v in self.last_read.items() if k[:2] == key[:2]}
@@ -206,6 +210,10 @@ class Faults:
         line, headers, payload = answer
         start_response(line, headers)
         return [payload]
+
+    def wants_stale(self, caller: str, operation: str) -> bool:
+        return any(r.kind == "stale" and r.operation == operation
+                   and r.caller in (caller, "any") for r in self.rules)
 
     def injected(self, caller: str, operation: str, key: tuple[str, str, str, bytes],
                  json_protocol: bool) -> Answer | None:
