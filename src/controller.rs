@@ -164,9 +164,7 @@ impl Controller {
             match result {
                 Ok(stats) => {
                     info!(step = %step, took_ms = ms(took), "done");
-                    summary
-                        .actions
-                        .push(record(step, at, took, "ok", stats.map(|s| s.checks)));
+                    summary.actions.push(record(step, at, took, "ok", stats));
                 }
                 Err(e) => {
                     warn!(step = %step, error = %e, "failed; later steps skipped");
@@ -200,10 +198,7 @@ impl Controller {
         dry_run: bool,
     ) -> Summary {
         let count = |summary: &mut Summary| {
-            let now = self.aws.calls.count();
-            summary.aws_calls.reads = now.reads - before.reads;
-            summary.aws_calls.writes = now.writes - before.writes;
-            summary.aws_calls.retried = now.retried - before.retried;
+            summary.aws_calls = self.aws.calls.count().since(before);
             summary.durations_ms.total = ms(started.elapsed());
         };
         count(&mut summary);
@@ -317,7 +312,10 @@ impl Controller {
     /// Polls until `min` tasks run and `min` targets are healthy, at most one check per
     /// poll interval. A check reads the target health (one call); the tasks only when
     /// the targets look ready, and stopped tasks on the first check and every fifth, to end
-    /// the wait early on a failed start. So the wait makes about one read per check.
+    /// the wait early on a failed start. So the wait makes about one read per check. A check
+    /// whose read fails with a transient error (throttled, a 5xx, timed out, after the
+    /// SDK's own retries) is one more "not yet" and is counted in the action's `errors`;
+    /// another error (AccessDenied, a missing resource) or a failed start ends the wait.
     async fn wait_until_ready(
         &self,
         min: u32,
@@ -369,14 +367,15 @@ fn record(
     at: Duration,
     took: Duration,
     result: &'static str,
-    checks: Option<u32>,
+    wait: Option<PollStats>,
 ) -> ActionRecord {
     ActionRecord {
         step,
         started_at_ms: ms(at),
         duration_ms: ms(took),
         result,
-        checks,
+        checks: wait.map(|w| w.checks),
+        errors: wait.map(|w| w.errors),
     }
 }
 

@@ -1,5 +1,9 @@
 //! Errors, what each one means for the caller, and which of them a retry can fix.
 
+use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::retry::ProvideErrorKind;
+
 /// Everything that can stop one run of the loop.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -16,21 +20,28 @@ pub enum Error {
     #[error("the AWS resources do not match the config: {0}")]
     Topology(String),
 
-    /// An AWS API call failed after the SDK's own retries.
+    /// An AWS API call failed after the SDK's own retries. `transient`: the kind of
+    /// failure the SDK itself retries (throttling, a 5xx, a timeout, a dropped connection),
+    /// so the same call a little later may succeed.
     #[error("AWS call {operation} failed: {message}")]
     Aws {
         operation: &'static str,
         message: String,
+        transient: bool,
     },
 
     /// The bounded poller ran out of time; traffic was left where it was.
     #[error(
-        "timed out after {waited_secs:.1}s waiting for {what} (last seen: {last_seen}); traffic left where it was, a retry runs the loop again"
+        "timed out after {waited_secs:.1}s waiting for {what} (last seen: {last_seen}{}); traffic left where it was, a retry runs the loop again",
+        errors_seen(*.errors, .last_error.as_deref())
     )]
     Timeout {
         what: String,
         waited_secs: f64,
         last_seen: String,
+        /// Checks that failed with a transient error during the wait.
+        errors: u32,
+        last_error: Option<String>,
     },
 
     /// A task of the service stopped while we waited for it to start.
@@ -88,14 +99,62 @@ impl Error {
         )
     }
 
-    /// Wraps an SDK error with the operation's name and the full error chain.
-    pub fn aws<E>(operation: &'static str, err: E) -> Self
+    /// Whether the same call a little later may succeed: an AWS call that failed in a way
+    /// the SDK retries. A wait counts such a failure as "not yet".
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Aws {
+                transient: true,
+                ..
+            }
+        )
+    }
+
+    /// Wraps an SDK error with the operation's name and the full error chain, and whether
+    /// it is transient.
+    pub fn aws<E>(operation: &'static str, err: SdkError<E>) -> Self
     where
-        E: std::error::Error + 'static,
+        E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + 'static,
     {
         Error::Aws {
             operation,
+            transient: is_transient(&err),
             message: aws_sdk_ecs::error::DisplayErrorContext(&err).to_string(),
         }
+    }
+}
+
+/// The SDK's own classification of a failed attempt, applied to the error it gave up with
+/// (aws-smithy-runtime `client/retries/classifiers.rs`: `TransientErrorClassifier`,
+/// `HttpStatusCodeClassifier`, `ModeledAsRetryableClassifier`; aws-runtime
+/// `retries/classifiers.rs`: `AwsErrorCodeClassifier`): timeouts, unparseable responses,
+/// I/O and connection errors, HTTP 500/502/503/504, the throttling and transient error
+/// codes, and errors the service models as retryable. Anything else (AccessDenied, a
+/// validation error, a missing resource) is not.
+fn is_transient<E>(err: &SdkError<E>) -> bool
+where
+    E: ProvideErrorMetadata + ProvideErrorKind,
+{
+    const TRANSIENT_STATUS: [u16; 4] = [500, 502, 503, 504];
+    match err {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::DispatchFailure(failure) => !failure.is_user(),
+        SdkError::ServiceError(service) => {
+            let code = ProvideErrorMetadata::code(service.err()).unwrap_or_default();
+            TRANSIENT_STATUS.contains(&service.raw().status().as_u16())
+                || THROTTLING_ERRORS.contains(&code)
+                || TRANSIENT_ERRORS.contains(&code)
+                || service.err().retryable_error_kind().is_some()
+        }
+        _ => false,
+    }
+}
+
+/// "; N checks failed, the last with: ..." for a timeout whose wait saw errors.
+fn errors_seen(errors: u32, last: Option<&str>) -> String {
+    match last {
+        Some(last) if errors > 0 => format!("; {errors} checks failed, the last with: {last}"),
+        _ => String::new(),
     }
 }

@@ -253,6 +253,7 @@ mod tests {
             duration_ms,
             result: "ok",
             checks: None,
+            errors: None,
         }
     }
 

@@ -135,6 +135,7 @@ mod tests {
             duration_ms: 5,
             result: "ok",
             checks: None,
+            errors: None,
         }];
         s
     }
@@ -194,6 +195,7 @@ mod tests {
             duration_ms: 1,
             result: "ok",
             checks: None,
+            errors: None,
         });
         assert_eq!(event(&s, &test_config()), None, "scale-in only");
         let rejected = Summary::rejected(Error::BadInput("x".into()));

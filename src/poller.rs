@@ -1,11 +1,14 @@
 //! The bounded poller: checks, sleeps with capped exponential backoff, and gives up at a
-//! deadline. It never sleeps past the deadline and always checks once more at it.
+//! deadline. It never sleeps past the deadline and always checks once more at it. A check
+//! that fails with a transient AWS error (throttling, a 5xx, a timeout: see
+//! `Error::is_transient`) counts as "not yet": the next check may well succeed, and the
+//! budget, not one unlucky call, bounds the wait.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 
@@ -21,6 +24,8 @@ pub enum Check<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PollStats {
     pub checks: u32,
+    /// Checks that failed with a transient error and counted as "not yet".
+    pub errors: u32,
     pub waited_ms: u64,
 }
 
@@ -32,9 +37,10 @@ pub struct Backoff {
 
 /// Calls `check` until it is ready, fails, or `deadline` passes.
 ///
-/// A check that returns `Err` ends the wait at once with that error (e.g. a task stopped
-/// with a reason). The time between checks starts at `interval` and doubles up to
-/// `max_interval`.
+/// A check that returns a transient error counts as "not yet" (and in `PollStats::errors`);
+/// any other error ends the wait at once (e.g. a task stopped with a reason, AccessDenied).
+/// At the deadline the timeout names the last progress and the last error seen. The time
+/// between checks starts at `interval` and doubles up to `max_interval`.
 pub async fn poll_until<T, F, Fut>(
     what: &str,
     backoff: Backoff,
@@ -48,21 +54,39 @@ where
     let started = Instant::now();
     let mut delay = backoff.interval;
     let mut checks = 0;
+    let mut errors = 0;
+    let mut last_error = None;
+    let mut progress = String::from("no check succeeded");
     loop {
         checks += 1;
-        let progress = match check().await? {
-            Check::Ready(value) => {
+        match check().await {
+            Ok(Check::Ready(value)) => {
                 let waited_ms = started.elapsed().as_millis() as u64;
-                return Ok((value, PollStats { checks, waited_ms }));
+                return Ok((
+                    value,
+                    PollStats {
+                        checks,
+                        errors,
+                        waited_ms,
+                    },
+                ));
             }
-            Check::NotYet(progress) => progress,
-        };
+            Ok(Check::NotYet(now_seen)) => progress = now_seen,
+            Err(e) if e.is_transient() => {
+                warn!(what, error = %e, checks, "a check failed; counted as not yet");
+                errors += 1;
+                last_error = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
         let now = Instant::now();
         if now >= deadline {
             return Err(Error::Timeout {
                 what: what.to_string(),
                 waited_secs: (now - started).as_secs_f64(),
                 last_seen: progress,
+                errors,
+                last_error,
             });
         }
         let sleep = delay.min(deadline - now);
@@ -139,6 +163,7 @@ mod tests {
             stats,
             PollStats {
                 checks: 3,
+                errors: 0,
                 waited_ms: 3_000
             }
         );
@@ -168,6 +193,91 @@ mod tests {
         assert!(matches!(result, Err(Error::TaskStopped { .. })));
         assert_eq!(*seen.borrow(), [0, 1], "no check after the failure");
         assert_eq!(start.elapsed(), Duration::from_secs(1));
+    }
+
+    fn aws_error(transient: bool) -> Error {
+        Error::Aws {
+            operation: "elasticloadbalancing:DescribeTargetHealth",
+            message: if transient {
+                "service error: ServiceUnavailable".into()
+            } else {
+                "service error: AccessDenied".into()
+            },
+            transient,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transient_error_counts_as_not_yet_and_the_wait_goes_on() {
+        let (start, seen) = recorder();
+        let (value, stats) = poll_until("tasks", BACKOFF, start + Duration::from_secs(60), || {
+            seen.borrow_mut().push(start.elapsed().as_secs());
+            let n = seen.borrow().len();
+            async move {
+                match n {
+                    2 | 3 => Err(aws_error(true)),
+                    4 => Ok(Check::Ready(n)),
+                    _ => Ok(Check::NotYet("healthy 0/1".into())),
+                }
+            }
+        })
+        .await
+        .expect("the errors did not end the wait");
+        assert_eq!(value, 4);
+        assert_eq!((stats.checks, stats.errors), (4, 2));
+        assert_eq!(*seen.borrow(), [0, 1, 3, 7], "paced as any other check");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_that_only_sees_errors_times_out_naming_the_last_one() {
+        let (start, seen) = recorder();
+        let result: Result<((), PollStats)> =
+            poll_until("tasks", BACKOFF, start + Duration::from_secs(10), || {
+                seen.borrow_mut().push(start.elapsed().as_secs());
+                let n = seen.borrow().len();
+                async move {
+                    if n == 1 {
+                        Ok(Check::NotYet("healthy 0/1".into()))
+                    } else {
+                        Err(aws_error(true))
+                    }
+                }
+            })
+            .await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(10),
+            "used the whole budget"
+        );
+        match result {
+            Err(e @ Error::Timeout { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("last seen: healthy 0/1"), "{text}");
+                assert!(text.contains("checks failed"), "{text}");
+                assert!(text.contains("ServiceUnavailable"), "{text}");
+                let Error::Timeout { errors, .. } = e else {
+                    unreachable!()
+                };
+                assert_eq!(errors, seen.borrow().len() as u32 - 1);
+            }
+            other => panic!("expected a timeout, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_non_transient_aws_error_ends_the_wait_at_once() {
+        let (start, seen) = recorder();
+        let result: Result<((), PollStats)> =
+            poll_until("tasks", BACKOFF, start + Duration::from_secs(60), || {
+                seen.borrow_mut().push(start.elapsed().as_secs());
+                async { Err(aws_error(false)) }
+            })
+            .await;
+        match result {
+            Err(Error::Aws { message, .. }) => assert!(message.contains("AccessDenied")),
+            other => panic!("expected the AWS error, got {:?}", other.map(|_| ())),
+        }
+        assert_eq!(*seen.borrow(), [0]);
     }
 
     #[tokio::test(start_paused = true)]

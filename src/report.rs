@@ -88,6 +88,9 @@ pub struct ActionRecord {
     /// Checks the poller made, for a wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checks: Option<u32>,
+    /// Of those, checks that failed with a transient AWS error and counted as "not yet".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]

@@ -62,6 +62,10 @@ struct World {
     never_healthy: bool,
     /// Start tasks that stop with this reason instead of running.
     fail_reason: Option<String>,
+    /// The stop code those tasks get.
+    fail_stop_code: TaskStopCode,
+    /// ModifyListener answers with the listener it leaves unchanged: a write that lies.
+    lying_write: bool,
     /// The alarm goes back to OK after this many target-health checks.
     alarm_clears_after_checks: Option<u32>,
     /// Someone else gives ECS this weight on the listener's Nth read.
@@ -100,6 +104,8 @@ impl World {
             checks_since_scale_out: 0,
             never_healthy: false,
             fail_reason: None,
+            fail_stop_code: TaskStopCode::TaskFailedToStart,
+            lying_write: false,
             alarm_clears_after_checks: None,
             ecs_weight_on_read: None,
             listener_reads: 0,
@@ -304,9 +310,16 @@ impl Fake {
         let modify_listener = mock!(aws_sdk_elasticloadbalancingv2::Client::modify_listener)
             .match_requests(|r| r.listener_arn() == Some(LISTENER))
             .then_compute_output(move |r| {
-                w.lock()
-                    .unwrap()
-                    .write_actions("weights", r.default_actions());
+                let mut w = w.lock().unwrap();
+                if w.lying_write {
+                    // Answers, as AWS does, with the listener: here, still as it was.
+                    let listener = Listener::builder()
+                        .listener_arn(LISTENER)
+                        .default_actions(w.forward_action())
+                        .build();
+                    return ModifyListenerOutput::builder().listeners(listener).build();
+                }
+                w.write_actions("weights", r.default_actions());
                 ModifyListenerOutput::builder().build()
             });
         let w = world.clone();
@@ -374,7 +387,7 @@ impl Fake {
                         Some(reason) => task
                             .last_status("STOPPED")
                             .stopped_reason(reason)
-                            .stop_code(TaskStopCode::TaskFailedToStart)
+                            .stop_code(w.fail_stop_code.clone())
                             .stopped_at(aws_sdk_ecs::primitives::DateTime::from(SystemTime::now()))
                             .build(),
                         None => task
@@ -1051,6 +1064,44 @@ async fn a_task_that_cannot_pull_its_image_ends_the_wait_and_traffic_stays_on_la
 }
 
 #[tokio::test]
+async fn a_task_the_scheduler_stops_for_failed_health_checks_ends_the_wait() {
+    // ECS gives these the stop code of a scale-in, ServiceSchedulerInitiated; only the
+    // reason tells them apart.
+    for reason in [
+        "Task failed container health checks",
+        "ECS is performing maintenance on the underlying infrastructure hosting the task",
+    ] {
+        let fake = Fake::new(World {
+            fail_reason: Some(reason.into()),
+            fail_stop_code: TaskStopCode::ServiceSchedulerInitiated,
+            ..World::idle().with_alarm(StateValue::Alarm)
+        });
+        let summary = run(&fake.controller(&[("SPILLOVER_WAIT_BUDGET_SECS", "2")])).await;
+        match &summary.error {
+            Some(Error::TaskStopped { reason: got, .. }) => assert_eq!(got, reason),
+            other => panic!("expected TaskStopped for {reason:?}, got {other:?}"),
+        }
+        assert_eq!(fake.writes(), ["desired=2"], "no weight change");
+    }
+}
+
+#[tokio::test]
+async fn a_weight_write_whose_answer_shows_other_weights_is_an_error() {
+    let fake = Fake::new(World {
+        lying_write: true,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    match &summary.error {
+        Some(Error::Verify {
+            want_ecs, got_ecs, ..
+        }) => assert_eq!((*want_ecs, *got_ecs), (1, 0)),
+        other => panic!("expected Verify, got {other:?}"),
+    }
+    assert_eq!(summary.retryable, Some(true));
+}
+
+#[tokio::test]
 async fn never_healthy_within_the_budget_times_out_and_leaves_traffic() {
     let fake = Fake::new(World {
         never_healthy: true,
@@ -1159,6 +1210,11 @@ async fn throttled_calls_are_retried_by_the_sdk() {
         1,
         "one logical call, however many attempts"
     );
+    assert_eq!(
+        aws.calls.count().retried,
+        2,
+        "the two attempts after the first"
+    );
 }
 
 #[tokio::test]
@@ -1188,12 +1244,45 @@ async fn throttling_that_outlasts_the_retries_is_a_retryable_error() {
     );
     let err = aws.ecs.desired_count().await.expect_err("gave up");
     assert!(err.is_retryable(), "{err}");
+    assert!(err.is_transient(), "a wait counts it as not yet: {err}");
     assert!(err.to_string().contains("ThrottlingException"), "{err}");
     assert_eq!(
         describe_services.num_calls(),
         3,
         "the SDK's standard retry makes 3 attempts"
     );
+}
+
+#[tokio::test]
+async fn access_denied_is_not_transient_and_not_retried() {
+    let denied = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: ecs:DescribeServices"}"#;
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(400, Some(denied.into()))
+        .times(1)
+        .build();
+    let fake = Fake::new(World::idle());
+    let controller = fake.controller(&[]);
+    let aws = Aws::new(
+        &controller.config,
+        mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            [&fake.describe_alarms]
+        ),
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe_services]),
+        mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&fake.describe_listeners]
+        ),
+        fake.autoscaling(),
+    );
+    let err = aws.ecs.desired_count().await.expect_err("denied");
+    assert!(!err.is_transient(), "{err}");
+    assert!(err.to_string().contains("AccessDenied"), "{err}");
+    assert_eq!(describe_services.num_calls(), 1);
+    assert_eq!(aws.calls.count().retried, 0);
 }
 
 #[tokio::test]

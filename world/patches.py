@@ -279,7 +279,7 @@ class CallCounter:
         return "?"
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+        if not environ.get("PATH_INFO", "").startswith(("/moto-api", "/_world")):
             who = self.caller(environ)
             action = self.action(environ) if who != "world" else ""
             with self.lock:

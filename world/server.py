@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .aws import clients
 from .clock import Clock
+from .faults import Faults
 from .names import (
     ACCESS_KEY, ALARM_HIGH, API_LOG, CLUSTER, REGION, SECRET_KEY, SERVICE, TIMELINE, WORLD_JSON,
     UsageError, WorldError,
@@ -64,6 +65,7 @@ class World(TimelineRecorder, Scheduler):
         self.stop_reason: str | None = None
         self.server: Any = None
         self.calls: CallCounter | None = None
+        self.faults: Faults | None = None
         self.endpoint = ""
         self.c: dict[str, Any] = {}
         self.arns: dict[str, Any] = {}
@@ -95,7 +97,9 @@ class World(TimelineRecorder, Scheduler):
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()
         wsgi = self.server._server  # werkzeug's server: its handler calls `server.app`
-        self.calls = CallCounter(wsgi.app)
+        # The faults sit inside the counter: a call answered with a fault still counts.
+        self.faults = Faults(wsgi.app)
+        self.calls = CallCounter(self.faults)
         wsgi.app = self.calls
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use aws_sdk_ecs::primitives::DateTime;
-use aws_sdk_ecs::types::{DesiredStatus, Tag, Task, TaskStopCode};
+use aws_sdk_ecs::types::{DesiredStatus, Tag, Task};
 
 use super::Calls;
 use crate::error::{Error, Result};
@@ -249,6 +249,16 @@ fn classify(tasks: &[Task], service: &str, stopped_since: Option<SystemTime>) ->
 }
 
 /// A task stopped after `since` for a reason other than the scheduler scaling the service in.
+///
+/// Only a stopped reason that starts with "Scaling activity initiated by" is a scale-in
+/// (or a deployment replacing the task). The stop code does not tell: ECS also stops with
+/// `ServiceSchedulerInitiated` the tasks that fail their container health checks ("Task
+/// failed container health checks"), their ELB health checks ("Task failed ELB health
+/// checks in (target-group ...)") and the ones it moves off retired infrastructure ("ECS
+/// is performing maintenance on the underlying infrastructure hosting the task"), and each
+/// of those means the capacity we wait for is not coming as planned
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html>,
+/// <https://repost.aws/knowledge-center/ecs-task-stopped>).
 fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
     let since = DateTime::from(since?);
     let stopped_at = task
@@ -256,19 +266,21 @@ fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
         .or(task.stopped_at())
         .or(task.created_at())?;
     let reason = task.stopped_reason().filter(|r| !r.is_empty())?;
-    // The scheduler also stops tasks that fail their ELB health checks: those are failures.
-    let scaled_in = (task.stop_code() == Some(&TaskStopCode::ServiceSchedulerInitiated)
-        || reason.starts_with("Scaling activity initiated by"))
-        && !reason.contains("failed ELB health checks");
+    let scaled_in = reason.starts_with(SCALE_IN_REASON);
     (stopped_at.secs() >= since.secs() && !scaled_in).then(|| StoppedTask {
         arn: task.task_arn().unwrap_or_default().to_string(),
         reason: reason.to_string(),
     })
 }
 
+/// How the service scheduler's stopped reason starts when it scales in or replaces a task
+/// in a deployment: "Scaling activity initiated by (deployment ecs-svc/...)".
+const SCALE_IN_REASON: &str = "Scaling activity initiated by";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ecs::types::TaskStopCode;
     use std::time::Duration;
 
     fn task(arn: &str, group: &str, status: &str) -> aws_sdk_ecs::types::builders::TaskBuilder {
@@ -370,11 +382,34 @@ mod tests {
                 .stopped_at(at(now + Duration::from_secs(1)))
                 .build(),
             task("b", "service:web-app", "STOPPED")
-                .stopped_reason("Service scaled in")
+                .stopped_reason("Scaling activity initiated by (deployment ecs-svc/456)")
                 .stop_code(TaskStopCode::ServiceSchedulerInitiated)
                 .stopped_at(at(now + Duration::from_secs(1)))
                 .build(),
         ];
         assert_eq!(classify(&tasks, "web-app", Some(now)).stopped, None);
+    }
+
+    #[test]
+    fn scheduler_stops_for_health_checks_or_maintenance_are_failures() {
+        let now = SystemTime::now();
+        for reason in [
+            "Task failed container health checks",
+            "ECS is performing maintenance on the underlying infrastructure hosting the task",
+            "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/ecs/2)",
+        ] {
+            let tasks = [task("a", "service:web-app", "STOPPED")
+                .stopped_reason(reason)
+                .stop_code(TaskStopCode::ServiceSchedulerInitiated)
+                .stopped_at(at(now + Duration::from_secs(1)))
+                .build()];
+            assert_eq!(
+                classify(&tasks, "web-app", Some(now))
+                    .stopped
+                    .map(|s| s.reason),
+                Some(reason.to_string()),
+                "{reason}"
+            );
+        }
     }
 }

@@ -66,6 +66,9 @@ fn entry_result(out: &PutEventsOutput) -> Result<()> {
     Err(Error::Aws {
         operation: "events:PutEvents",
         message: format!("the bus did not accept the event ({why})"),
+        // PutEvents reports a failed entry inside a 200; whether it is worth retrying
+        // does not matter here: a notification is never retried.
+        transient: false,
     })
 }
 

@@ -52,8 +52,18 @@ impl Listener {
         ))
     }
 
-    /// Writes `to`, then reads the weights back and fails if they differ. Writes nothing
-    /// when the weights already are `to`.
+    /// Writes `to` and checks that the write took: from the listener or rule that the
+    /// `ModifyListener`/`ModifyRule` answer itself returns, else by reading it back. Fails
+    /// with `Error::Verify` if the weights are not `to`. Writes nothing when the weights
+    /// already are `to`.
+    ///
+    /// ELBv2 is eventually consistent: a `Describe*` right after a write may still show
+    /// the old actions (Terraform's AWS provider retries its reads after ELBv2 writes for
+    /// up to `elbv2PropagationTimeout`, 5 minutes: hashicorp/terraform-provider-aws
+    /// `internal/service/elbv2/consts.go` and `listener_rule.go`,
+    /// `tfresource.RetryWhenNewResourceNotFound`). The write's own answer is not subject to
+    /// that, so it is the check; a read-back, retried briefly, is used only when the
+    /// answer does not include the listener or rule.
     pub async fn set_weights(&self, to: Weights) -> Result<()> {
         let current = self.actions().await?;
         if find_weights(&current, &self.lambda_tg, &self.ecs_tg)? == to {
@@ -61,27 +71,36 @@ impl Listener {
         }
         let updated = with_weights(&current, &self.lambda_tg, &self.ecs_tg, to)?;
         self.calls.write();
-        match &self.site {
-            ForwardSite::Listener(arn) => {
-                self.client
-                    .modify_listener()
-                    .listener_arn(arn)
-                    .set_default_actions(Some(updated))
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("elasticloadbalancing:ModifyListener", e))?;
-            }
-            ForwardSite::Rule(arn) => {
-                self.client
-                    .modify_rule()
-                    .rule_arn(arn)
-                    .set_actions(Some(updated))
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("elasticloadbalancing:ModifyRule", e))?;
-            }
-        }
-        let got = self.weights().await?;
+        let answered = match &self.site {
+            ForwardSite::Listener(arn) => self
+                .client
+                .modify_listener()
+                .listener_arn(arn)
+                .set_default_actions(Some(updated))
+                .send()
+                .await
+                .map_err(|e| Error::aws("elasticloadbalancing:ModifyListener", e))?
+                .listeners()
+                .iter()
+                .find(|l| l.listener_arn() == Some(arn.as_str()))
+                .map(|l| l.default_actions().to_vec()),
+            ForwardSite::Rule(arn) => self
+                .client
+                .modify_rule()
+                .rule_arn(arn)
+                .set_actions(Some(updated))
+                .send()
+                .await
+                .map_err(|e| Error::aws("elasticloadbalancing:ModifyRule", e))?
+                .rules()
+                .iter()
+                .find(|r| r.rule_arn() == Some(arn.as_str()))
+                .map(|r| r.actions().to_vec()),
+        };
+        let got = match answered {
+            Some(actions) => find_weights(&actions, &self.lambda_tg, &self.ecs_tg)?,
+            None => self.read_back(to).await?,
+        };
         if got != to {
             return Err(Error::Verify {
                 want_lambda: to.lambda,
@@ -91,6 +110,21 @@ impl Listener {
             });
         }
         Ok(())
+    }
+
+    /// Reads the weights until they are `to`, at most `READ_BACK_DELAYS.len() + 1` times
+    /// over about 2 s (a stale read is usually fresh within a second); the last read if
+    /// they never are.
+    async fn read_back(&self, to: Weights) -> Result<Weights> {
+        let mut got = self.weights().await?;
+        for delay in READ_BACK_DELAYS {
+            if got == to {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            got = self.weights().await?;
+        }
+        Ok(got)
     }
 
     /// Targets of the ECS target group that pass their health check.
@@ -202,6 +236,13 @@ fn load_balancer_dimension(arn: &str) -> Result<String> {
 fn resource(arn: &str) -> Option<&str> {
     arn.splitn(6, ':').nth(5)
 }
+
+/// The pauses between reads of the weights after a write whose answer did not show them.
+const READ_BACK_DELAYS: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(250),
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_millis(1000),
+];
 
 /// ALB treats a target group listed without a weight as weight 1.
 const DEFAULT_WEIGHT: i32 = 1;

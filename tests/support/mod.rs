@@ -203,6 +203,60 @@ impl World {
         );
     }
 
+    /// Replaces the world's fault rules (`world/faults.py`), e.g.
+    /// `json!([{"operation": "DescribeAlarms", "kind": "throttle", "count": 4}])`.
+    pub fn set_faults(&self, rules: Value) {
+        let body = serde_json::json!({ "rules": rules }).to_string();
+        let (status, answer) = self.faults_api("POST", &body);
+        assert_eq!(status, 200, "the world refused the fault rules: {answer}");
+    }
+
+    /// The fault rules, each with how many calls it `matched` and faults it `injected`.
+    pub fn faults(&self) -> Value {
+        let (status, answer) = self.faults_api("GET", "");
+        assert_eq!(status, 200, "reading the fault rules failed: {answer}");
+        serde_json::from_str(&answer).expect("the fault report is JSON")
+    }
+
+    /// Faults injected so far, over every rule.
+    pub fn faults_injected(&self) -> i64 {
+        self.faults()["injected"]
+            .as_i64()
+            .expect("an injected count")
+    }
+
+    /// One HTTP/1.1 request to the world's control API on 127.0.0.1 (no client crate
+    /// needed): the status and the body.
+    fn faults_api(&self, method: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let endpoint = &self.env["AWS_ENDPOINT_URL"];
+        let host = endpoint.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(host).expect("connect to the world");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "{method} /_world/faults HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("the world answers");
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_string();
+        (status, body)
+    }
+
     /// Replays one event: the alarm is set in moto first, as CloudWatch would have.
     pub fn replay(&self, event_name: &str) -> Run {
         self.alarm_from(event_name);

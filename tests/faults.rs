@@ -1,0 +1,92 @@
+//! Faults at the edge: the real binary against a local world whose fault middleware
+//! (`world/faults.py`) answers chosen calls as AWS sometimes does: throttled, a 5xx, a
+//! read that does not yet show the last write. Each must be absorbed, not fail the run.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{World, weights};
+
+/// A world that starts tasks and passes their health checks within about a second.
+fn quick_world() -> World {
+    World::start(&["--task-start-delay", "0.3", "--health-delay", "0.3"])
+}
+
+/// The wait's action record in a summary.
+fn wait_action(summary: &Value) -> &Value {
+    summary["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["step"] == "wait_until_ready"))
+        .unwrap_or_else(|| panic!("no wait in {summary:#}"))
+}
+
+#[test]
+fn reads_throttled_four_times_in_a_row_still_spill() {
+    let world = quick_world();
+    world.set_faults(json!([
+        {"operation": "DescribeAlarms", "kind": "throttle", "count": 4},
+        {"operation": "DescribeTargetHealth", "kind": "throttle", "count": 4},
+    ]));
+    let run = world.replay("alarm-metric.json");
+    assert_eq!(world.faults_injected(), 8, "{:#}", world.faults());
+    let summary = run.expect_ok().summary();
+    assert_eq!(summary["outcome"], "done", "{summary:#}");
+    assert_eq!(weights(&world.snapshot()), (0, 1));
+    let retried = summary["aws_calls"]["retried"].as_u64();
+    assert!(
+        retried >= Some(8),
+        "every throttle retried and counted: {}",
+        summary["aws_calls"]
+    );
+}
+
+#[test]
+fn a_read_that_fails_inside_the_wait_counts_as_not_yet() {
+    let world = quick_world();
+    // The first read (observe) passes; the wait's first check then gets five 503s in a
+    // row, more than the SDK's attempts.
+    world.set_faults(json!([
+        {"operation": "DescribeTargetHealth", "kind": "status", "status": 503,
+         "after": 1, "count": 5},
+    ]));
+    let run = world.replay("alarm-metric.json");
+    assert_eq!(world.faults_injected(), 5, "{:#}", world.faults());
+    let summary = run.expect_ok().summary();
+    assert_eq!(summary["outcome"], "done", "{summary:#}");
+    assert_eq!(weights(&world.snapshot()), (0, 1));
+    let wait = wait_action(&summary);
+    assert_eq!(wait["errors"], 1, "{wait:#}");
+    assert!(wait["checks"].as_u64() >= Some(2), "{wait:#}");
+}
+
+#[test]
+fn access_denied_inside_the_wait_ends_it_at_once() {
+    let world = quick_world();
+    world.set_faults(json!([
+        {"operation": "DescribeTargetHealth", "kind": "status", "status": 403,
+         "code": "AccessDenied", "after": 1},
+    ]));
+    let run = world.replay("alarm-metric.json");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let summary = run.summary();
+    assert!(
+        summary["error"].as_str().unwrap().contains("AccessDenied"),
+        "{summary:#}"
+    );
+    assert_eq!(wait_action(&summary)["result"], "failed");
+    assert_eq!(weights(&world.snapshot()), (1, 0), "traffic left on Lambda");
+}
+
+#[test]
+fn a_stale_read_after_the_weight_write_does_not_fail_the_shift() {
+    let world = quick_world();
+    // Only spillover's first DescribeListeners after its own ModifyListener is stale.
+    world.set_faults(json!([
+        {"operation": "DescribeListeners", "kind": "stale"},
+    ]));
+    let run = world.replay("alarm-metric.json");
+    let summary = run.expect_ok().summary();
+    assert_eq!(summary["outcome"], "done", "{summary:#}");
+    assert_eq!(weights(&world.snapshot()), (0, 1));
+    assert_eq!(world.faults_injected(), 1, "{:#}", world.faults());
+}
