@@ -8,6 +8,12 @@ PY := $(VENV)/bin/python
 # cargo-lambda finds zig through the first python3 on PATH: the venv's comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
+# Where cargo puts its output (CARGO_TARGET_DIR, build.target-dir...) is asked of cargo
+# (world/binary.py): BUILD_SPILLOVER builds the debug binary and prints the path cargo
+# reports, TARGET_DIR prints the target directory. Plain python3 will do (stdlib only).
+BUILD_SPILLOVER = python3 -m world.binary --build
+TARGET_DIR = python3 -m world.binary --target-dir
+
 .PHONY: help venv fmt lint test test-rust test-world infra-check build package deploy demo-stack demo world replay bench loop bench-loop clean
 
 help: ## List the targets
@@ -42,10 +48,10 @@ test-world: venv ## The local world's own tests: scheduler, data plane, alarms, 
 infra-check: venv ## cfn-lint and sam validate both templates; event-pattern and IAM tests
 	VENV=$(VENV) bash infra/check.sh
 
-build: venv ## The arm64 Lambda bootstrap zip (target/lambda/spillover/bootstrap.zip)
+build: venv ## The arm64 Lambda bootstrap zip (<cargo's target dir>/lambda/spillover/bootstrap.zip)
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --output-format zip
-	@ls -l target/lambda/spillover/bootstrap.zip
+	@ls -l "$$($(TARGET_DIR))/lambda/spillover/bootstrap.zip"
 
 package: build ## Same as build: the arm64 zip, e.g. for aws lambda update-function-code
 
@@ -57,8 +63,7 @@ demo-stack: image ## Build the app image, push it to the demo stack's ECR reposi
 	bash infra/demo-stack.sh
 
 demo: venv ## Spill and return against a local moto world, with a timeline
-	cargo build --quiet
-	SPILLOVER_BIN=target/debug/spillover PY=$(PY) bash world/demo.sh
+	SPILLOVER_BIN="$$($(BUILD_SPILLOVER))" PY=$(PY) bash world/demo.sh
 
 world: venv ## Run a local AWS world in the foreground (state in .world/; Ctrl-C stops it)
 	rm -rf .world && mkdir -p .world
@@ -66,8 +71,7 @@ world: venv ## Run a local AWS world in the foreground (state in .world/; Ctrl-C
 
 replay: ## Replay one event: make replay EVENT=events/alarm-metric.json (the `make world` world, else real AWS)
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json" >&2; exit 2; }
-	cargo build --quiet
-	PY=$(PY) bash world/replay.sh $(EVENT)
+	SPILLOVER_BIN="$$($(BUILD_SPILLOVER))" PY=$(PY) bash world/replay.sh $(EVENT)
 
 CONTROLLER ?= spillover
 OUT ?= .loop
