@@ -224,14 +224,14 @@ def test_writes_target_the_configured_resources(listener_stack, rule_stack):
         return [r for s in role_statements(stack) if action in as_list(s["Action"]) for r in as_list(s["Resource"])]
 
     service = "arn:aws:ecs:us-east-1:123456789012:service/web-app/web-app-spill"
-    assert resources_for(listener_stack, "ecs:UpdateService") == [service]
+    both_formats = [service, "arn:aws:ecs:us-east-1:123456789012:service/web-app-spill"]
+    assert resources_for(listener_stack, "ecs:UpdateService") == both_formats
     assert resources_for(listener_stack, "elasticloadbalancing:ModifyListener") == [LISTENER_PARAMS["ListenerArn"]]
     assert resources_for(listener_stack, "elasticloadbalancing:ModifyRule") == []
     assert resources_for(rule_stack, "elasticloadbalancing:ModifyRule") == [RULE_PARAMS["RuleArn"]]
     assert resources_for(rule_stack, "elasticloadbalancing:ModifyListener") == []
     assert resources_for(listener_stack, "sqs:SendMessage") == ["getatt:FailureQueue.Arn"]
     assert resources_for(listener_stack, "logs:PutLogEvents") == ["getatt:SpilloverLogGroup.Arn"]
-    both_formats = [service, "arn:aws:ecs:us-east-1:123456789012:service/web-app-spill"]
     for action in ("ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource"):
         assert resources_for(listener_stack, action) == both_formats, action
 
@@ -272,7 +272,10 @@ def test_task_reads_are_limited_to_the_cluster(listener_stack):
         (statement,) = [s for s in role_statements(listener_stack) if action in as_list(s["Action"])]
         assert statement["Condition"] == {"ArnEquals": {"ecs:cluster": cluster}}
     (describe,) = [s for s in role_statements(listener_stack) if "ecs:DescribeTasks" in as_list(s["Action"])]
-    assert describe["Resource"] == "arn:aws:ecs:us-east-1:123456789012:task/web-app/*"
+    assert describe["Resource"] == [
+        "arn:aws:ecs:us-east-1:123456789012:task/web-app/*",
+        "arn:aws:ecs:us-east-1:123456789012:task/*",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -335,3 +338,96 @@ def test_role_grants_exactly_the_aws_calls_of_the_code(listener_stack, rule_stac
     own = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
     assert calls - granted == set(), "the code calls these without permission"
     assert granted - own - calls == set(), "the role grants these but the code never calls them"
+
+
+# ---- both ECS ARN formats ----------------------------------------------------------------------
+# Services created before 2021 keep the short ARN `service/<name>` (no cluster); tasks started
+# without the `taskLongArnFormat` account setting get `task/<id>`
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html#ecs-resource-ids,
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-arn-migration.html).
+# IAM authorizes a call against the ARN the resource has, so every grant on the service and its
+# tasks must name both forms.
+
+ECS = "arn:aws:ecs:us-east-1:123456789012"
+CLUSTER_ARN = f"{ECS}:cluster/web-app"
+SERVICE_ACTIONS = (
+    "ecs:UpdateService",
+    "ecs:DescribeServices",
+    "ecs:TagResource",
+    "ecs:UntagResource",
+    "ecs:ListTagsForResource",
+)
+
+
+def _iam_glob(pattern: str, value: str) -> bool:
+    """IAM's wildcard match: '*' any run of characters, '?' one; case-sensitive for ARNs."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def _conditions_hold(statement: dict, context: dict[str, str]) -> bool:
+    for operator, keys in statement.get("Condition", {}).items():
+        if operator not in ("StringEquals", "ArnEquals", "ArnLike", "StringLike"):
+            return False  # an operator this evaluator does not know: not granted
+        for key, wanted in keys.items():
+            if key not in context:
+                return False
+            like = operator.endswith("Like")
+            if not any(_iam_glob(w, context[key]) if like else w == context[key] for w in as_list(wanted)):
+                return False
+    return True
+
+
+def allowed(statements: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    """Whether an Allow statement grants `action` on `resource` (no Deny in these policies)."""
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        if not any(_iam_glob(a, action) for a in as_list(statement.get("Action"))):
+            continue
+        if not any(_iam_glob(r, resource) for r in as_list(statement.get("Resource"))):
+            continue
+        if _conditions_hold(statement, context or {}):
+            return True
+    return False
+
+
+def test_the_evaluator_itself():
+    statements = [{"Effect": "Allow", "Action": "ecs:DescribeTasks", "Resource": f"{ECS}:task/web-app/*",
+                   "Condition": {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}}]
+    task = f"{ECS}:task/web-app/0123"
+    assert allowed(statements, "ecs:DescribeTasks", task, {"ecs:cluster": CLUSTER_ARN})
+    assert not allowed(statements, "ecs:DescribeTasks", task)  # the condition key is missing
+    assert not allowed(statements, "ecs:DescribeTasks", task, {"ecs:cluster": f"{ECS}:cluster/other"})
+    assert not allowed(statements, "ecs:StopTask", task, {"ecs:cluster": CLUSTER_ARN})
+    assert not allowed(statements, "ecs:DescribeTasks", f"{ECS}:task/other/0123", {"ecs:cluster": CLUSTER_ARN})
+
+
+def controller_role_statements(template, params):
+    return role_statements(cfn_eval.Stack(template, params))
+
+
+@pytest.mark.parametrize("service_arn", [f"{ECS}:service/web-app/web-app-spill", f"{ECS}:service/web-app-spill"],
+                         ids=["long", "short"])
+@pytest.mark.parametrize("action", SERVICE_ACTIONS)
+def test_every_service_action_is_granted_on_both_arn_formats(controller_template, action, service_arn):
+    for params in (LISTENER_PARAMS, RULE_PARAMS):
+        statements = controller_role_statements(controller_template, params)
+        assert allowed(statements, action, service_arn), f"{action} not granted on {service_arn}"
+
+
+@pytest.mark.parametrize("action", SERVICE_ACTIONS)
+@pytest.mark.parametrize("other", [f"{ECS}:service/web-app/other", f"{ECS}:service/other",
+                                   f"{ECS}:service/other-cluster/web-app-spill"])
+def test_no_service_action_reaches_another_service(controller_template, action, other):
+    statements = controller_role_statements(controller_template, LISTENER_PARAMS)
+    assert not allowed(statements, action, other)
+
+
+@pytest.mark.parametrize("task_arn", [f"{ECS}:task/web-app/0123456789abcdef", f"{ECS}:task/0123456789abcdef"],
+                         ids=["long", "short"])
+def test_the_clusters_tasks_are_described_in_both_arn_formats(controller_template, task_arn):
+    statements = controller_role_statements(controller_template, LISTENER_PARAMS)
+    assert allowed(statements, "ecs:DescribeTasks", task_arn, {"ecs:cluster": CLUSTER_ARN})
+    assert not allowed(statements, "ecs:DescribeTasks", task_arn, {"ecs:cluster": f"{ECS}:cluster/other"})
+    assert allowed(statements, "ecs:ListTasks", "*", {"ecs:cluster": CLUSTER_ARN})
