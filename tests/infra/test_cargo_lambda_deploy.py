@@ -27,6 +27,10 @@ import pytest
 import cfn_eval
 from conftest import LISTENER_PARAMS
 
+# moto's CloudFormation skips the EventInvokeConfig and the queue policy, which it does not
+# implement (and says so in a warning); test_wiring.py checks both offline.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*not supported by moto")
+
 REGION = "us-east-1"
 ENV_FILE_VARS = {  # what a user puts in their --env-file: the names and ARNs of their account
     "SPILLOVER_CLUSTER": LISTENER_PARAMS["ClusterName"],
