@@ -8,7 +8,13 @@ PY := $(VENV)/bin/python
 # cargo-lambda finds zig through the first python3 on PATH: the venv's comes first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv fmt lint test test-rust test-world infra-check build package deploy demo-stack demo world replay bench loop bench-loop clean
+# Where cargo puts its output (CARGO_TARGET_DIR, build.target-dir...) is asked of cargo
+# (world/binary.py): BUILD_SPILLOVER builds the debug binary and prints the path cargo
+# reports, TARGET_DIR prints the target directory. Plain python3 will do (stdlib only).
+BUILD_SPILLOVER = python3 -m world.binary --build
+TARGET_DIR = python3 -m world.binary --target-dir
+
+.PHONY: help venv fmt lint test test-rust test-world infra-check test-deploy build package deploy deploy-cargo-lambda demo-stack demo world replay bench loop bench-loop clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,7 +34,7 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy -p spillover-demo-app --all-targets -- -D warnings
 
-test: venv lint test-rust test-world infra-check ## The whole test suite: lint, unit, SDK-mock, end-to-end (moto) and infra tests
+test: venv lint test-rust test-world infra-check test-deploy ## The whole test suite: lint, unit, SDK-mock, end-to-end (moto), infra and deploy tests
 
 test-rust: venv ## Rust unit, SDK-mock and end-to-end tests (the end-to-end tests start their own moto worlds)
 	# The plain binary (without dev-dependency features), which `cargo lambda watch` runs in its test.
@@ -39,13 +45,19 @@ test-world: venv ## The local world's own tests: scheduler, data plane, alarms, 
 	cargo build --quiet --bin spillover
 	$(PY) -m pytest -q world
 
-infra-check: venv ## cfn-lint and sam validate both templates; event-pattern and IAM tests
+infra-check: venv ## cfn-lint and sam validate the templates; event-pattern, IAM and wiring tests
 	VENV=$(VENV) bash infra/check.sh
 
-build: venv ## The arm64 Lambda bootstrap zip (target/lambda/spillover/bootstrap.zip)
+# The release arm64 zip is what cargo lambda deploy uploads: built once by `build` (CI's
+# last step needs it anyway), then deployed into moto with the wiring stack.
+test-deploy: venv build ## cargo lambda deploy of the arm64 zip into moto, with Cargo.toml's metadata and the wiring stack
+	$(PY) -m pytest -q tests/infra/test_cargo_lambda_deploy.py
+
+build: venv ## The arm64 Lambda bootstrap zip (<cargo's target dir>/lambda/spillover/bootstrap.zip)
 	rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip
-	@ls -l target/lambda/spillover/bootstrap.zip
+	# arm64 comes from [package.metadata.lambda.build] in Cargo.toml, as for cargo lambda deploy.
+	cargo lambda build --release --output-format zip --bin spillover
+	@ls -l "$$($(TARGET_DIR))/lambda/spillover/bootstrap.zip"
 
 package: build ## Same as build: the arm64 zip, e.g. for aws lambda update-function-code
 
@@ -53,12 +65,18 @@ deploy: venv ## sam build + sam deploy (guided the first time); needs AWS creden
 	cd infra && sam build --template template.yaml
 	cd infra && if grep -q '^parameter_overrides' samconfig.toml 2>/dev/null; then sam deploy; else sam deploy --guided; fi
 
+ENV_FILE ?= spillover.env
+
+deploy-cargo-lambda: build ## cargo lambda deploy spillover, configured by Cargo.toml: ROLE_ARN=<wiring stack's RoleArn> [ENV_FILE=spillover.env]; needs AWS credentials
+	@test -n "$(ROLE_ARN)" || { echo "usage: make deploy-cargo-lambda ROLE_ARN=<RoleArn output of infra/wiring.yaml> [ENV_FILE=spillover.env] (infra/README.md, Deploy with cargo lambda)" >&2; exit 2; }
+	@test -f "$(ENV_FILE)" || { echo "deploy-cargo-lambda: $(ENV_FILE) not found: put your SPILLOVER_* settings there, one KEY=VALUE a line (infra/README.md, Deploy with cargo lambda)" >&2; exit 2; }
+	cargo lambda deploy spillover --iam-role "$(ROLE_ARN)" --env-file "$(ENV_FILE)"
+
 demo-stack: image ## Build the app image, push it to the demo stack's ECR repository, deploy the demo stack; needs AWS credentials
 	bash infra/demo-stack.sh
 
 demo: venv ## Spill and return against a local moto world, with a timeline
-	cargo build --quiet
-	SPILLOVER_BIN=target/debug/spillover PY=$(PY) bash world/demo.sh
+	SPILLOVER_BIN="$$($(BUILD_SPILLOVER))" PY=$(PY) bash world/demo.sh
 
 world: venv ## Run a local AWS world in the foreground (state in .world/; Ctrl-C stops it)
 	rm -rf .world && mkdir -p .world
@@ -66,8 +84,7 @@ world: venv ## Run a local AWS world in the foreground (state in .world/; Ctrl-C
 
 replay: ## Replay one event against the `make world` world: make replay EVENT=events/alarm-metric.json [AWS=1 [YES=1]]
 	@test -n "$(EVENT)" || { echo "usage: make replay EVENT=events/alarm-metric.json [AWS=1 [YES=1]] (AWS=1: real AWS, a dry run; YES=1: write)" >&2; exit 2; }
-	cargo build --quiet
-	PY=$(PY) bash world/replay.sh $(if $(AWS),--aws) $(if $(YES),--yes) $(EVENT)
+	SPILLOVER_BIN="$$($(BUILD_SPILLOVER))" PY=$(PY) bash world/replay.sh $(if $(AWS),--aws) $(if $(YES),--yes) $(EVENT)
 
 CONTROLLER ?= spillover
 OUT ?= .loop

@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
 
-cargo build --release --quiet
-bin=target/release/spillover
+# Paths as cargo reports them (CARGO_TARGET_DIR and build.target-dir move them).
+bin=$(python3 -m world.binary --build -- --release)
 echo "== size"
 echo "host release binary: $(stat -c %s "$bin") bytes"
-zip=target/lambda/spillover/bootstrap.zip
+zip="$(python3 -m world.binary --target-dir)/lambda/spillover/bootstrap.zip"
 if [ -f "$zip" ]; then
   echo "arm64 bootstrap.zip: $(stat -c %s "$zip") bytes ($zip, from make build)"
 else

@@ -212,8 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("loop", help="run one scenario in the closed loop with one controller")
     p.add_argument("--scenario", required=True, metavar="FILE", help="scenario JSON (world/scenarios/)")
     p.add_argument("--controller", default="spillover", choices=("spillover", "seed", "none"),
-                   help="who reacts to the alarms (default spillover, the binary in target/debug "
-                        "or $SPILLOVER_BIN)")
+                   help="who reacts to the alarms (default spillover: $SPILLOVER_BIN, else the debug "
+                        "binary in cargo's target directory)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="where summary.json, seconds.jsonl and timeline.png go (emptied first)")
     p.add_argument("--speed", type=float, metavar="N",

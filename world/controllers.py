@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events
+from .binary import spillover_binary
 
 CONTROLLERS = ("spillover", "seed", "none")
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,14 +79,6 @@ def spillover_env(base: dict[str, str], scenario_env: dict[str, str], speed: flo
         env[key] = scale_timing(value, speed, key)
     env.setdefault("RUST_LOG", "info")
     return env
-
-
-def spillover_binary() -> str:
-    explicit = os.environ.get("SPILLOVER_BIN")
-    if explicit:
-        return explicit
-    target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
-    return str(Path(target) / "debug" / "spillover")
 
 
 def setup(name: str, *, world_env: dict[str, str], scenario_env: dict[str, str], speed: float,

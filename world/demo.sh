@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # End-to-end demo of spillover against the local AWS world (moto + fake ECS scheduler).
 #
-#   make demo            (or: SPILLOVER_BIN=target/debug/spillover PY=.venv/bin/python world/demo.sh)
+#   make demo            (or: cargo build --bin spillover && PY=.venv/bin/python world/demo.sh)
 #
 # Starts the world, replays the recorded ALARM event (spill to ECS) and the OK
 # event (back to Lambda) through `spillover replay`, prints the world's
 # timeline and checks the end state: lambda weight 1, ecs weight 0, desired 0,
 # and that ECS never had weight while it had no healthy target.
-# SPILLOVER_BIN and PY are taken relative to the current directory.
+# SPILLOVER_BIN (default: the debug binary in cargo's target directory, as `cargo metadata`
+# reports it) and PY are taken relative to the current directory.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SPILLOVER_BIN="${SPILLOVER_BIN:-target/debug/spillover}"
+SPILLOVER_BIN="${SPILLOVER_BIN:-$(PYTHONPATH="$ROOT" python3 -m world.binary)}"
 PY="${PY:-.venv/bin/python}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 EVENTS="$ROOT/events"

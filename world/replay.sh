@@ -10,7 +10,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PY:-$ROOT/.venv/bin/python}"
-BIN="${SPILLOVER_BIN:-$ROOT/target/debug/spillover}"
+BIN="${SPILLOVER_BIN:-$(PYTHONPATH="$ROOT" python3 -m world.binary)}"
 WORLD_DIR="${WORLD_DIR:-$ROOT/.world}"
 
 if [ -z "${AWS_ENDPOINT_URL:-}" ] && [ -f "$WORLD_DIR/world.json" ]; then

@@ -39,10 +39,9 @@ case $target in
 esac
 
 echo "== cargo build --profile $profile --bin $binary --target $target (static glibc)"
-RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-  cargo build --quiet --profile "$profile" --package "$package" --bin "$binary" --target "$target"
-dir=$profile; [[ $profile == dev ]] && dir=debug
-bin="target/$target/$dir/$binary"
+# The executable's path as cargo reports it (CARGO_TARGET_DIR and build.target-dir move it).
+bin=$(RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" python3 -m world.binary --build --name "$binary" -- \
+  --profile "$profile" --package "$package" --bin "$binary" --target "$target")
 
 # A dynamic executable would fail in a scratch image only at run time: refuse it here.
 if readelf -l "$bin" | grep -q 'Requesting program interpreter' || readelf -d "$bin" | grep -q '(NEEDED)'; then

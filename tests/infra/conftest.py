@@ -43,6 +43,11 @@ def controller_template():
 
 
 @pytest.fixture(scope="session")
+def wiring_template():
+    return cfn_eval.load(cfn_eval.INFRA / "wiring.yaml")
+
+
+@pytest.fixture(scope="session")
 def demo_template():
     return cfn_eval.load(cfn_eval.INFRA / "demo.yaml")
 

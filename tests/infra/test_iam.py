@@ -1,4 +1,5 @@
-"""Least privilege in infra/template.yaml.
+"""Least privilege in infra/template.yaml and infra/wiring.yaml (the same role for a
+function deployed with cargo lambda).
 
 Every policy document in the template (the role's inline policies, any IAM policy
 resource, the failure queue's resource policy) is resolved with test parameters and
@@ -125,11 +126,17 @@ def actions_of(statements) -> set[str]:
     return {a for s in statements for a in as_list(s.get("Action"))}
 
 
+def stack_of(template, params):
+    """The template with those of `params` it declares (the wiring stack has no target groups)."""
+    declared = template.get("Parameters", {})
+    return cfn_eval.Stack(template, {k: v for k, v in params.items() if k in declared})
+
+
 def stacks(template):
     """The configurations that change the role: listener/rule x alarm scope."""
     for params in (LISTENER_PARAMS, RULE_PARAMS):
         for scope in ("all", "configured"):
-            yield cfn_eval.Stack(template, {**params, "DescribeAlarmsScope": scope})
+            yield stack_of(template, {**params, "DescribeAlarmsScope": scope})
 
 
 # ---- the checker itself ----------------------------------------------------------------------
@@ -189,8 +196,14 @@ def test_checker_finds_managed_policies_and_generated_roles():
 # ---- the template -----------------------------------------------------------------------------
 
 
-def test_no_write_action_has_a_wildcard_resource(controller_template):
-    for stack in stacks(controller_template):
+@pytest.fixture(params=["template.yaml", "wiring.yaml"])
+def role_template(request, controller_template, wiring_template):
+    """Each template that creates spillover's role."""
+    return {"template.yaml": controller_template, "wiring.yaml": wiring_template}[request.param]
+
+
+def test_no_write_action_has_a_wildcard_resource(role_template):
+    for stack in stacks(role_template):
         documents = policy_documents(stack)
         assert documents, "no policy documents found"
         assert policy_problems(documents) == []
@@ -204,8 +217,8 @@ def test_no_write_action_has_a_wildcard_resource(controller_template):
         (RULE_PARAMS, "elasticloadbalancing:ModifyRule"),
     ],
 )
-def test_write_actions_are_exactly_the_needed_ones(controller_template, params, site_action):
-    stack = cfn_eval.Stack(controller_template, params)
+def test_write_actions_are_exactly_the_needed_ones(role_template, params, site_action):
+    stack = stack_of(role_template, params)
     writes = {a for a in actions_of(role_statements(stack)) if not is_read_action(a)}
     assert writes == {
         "ecs:UpdateService",
@@ -225,14 +238,14 @@ def test_writes_target_the_configured_resources(listener_stack, rule_stack):
         return [r for s in role_statements(stack) if action in as_list(s["Action"]) for r in as_list(s["Resource"])]
 
     service = "arn:aws:ecs:us-east-1:123456789012:service/web-app/web-app-spill"
-    assert resources_for(listener_stack, "ecs:UpdateService") == [service]
+    both_formats = [service, "arn:aws:ecs:us-east-1:123456789012:service/web-app-spill"]
+    assert resources_for(listener_stack, "ecs:UpdateService") == both_formats
     assert resources_for(listener_stack, "elasticloadbalancing:ModifyListener") == [LISTENER_PARAMS["ListenerArn"]]
     assert resources_for(listener_stack, "elasticloadbalancing:ModifyRule") == []
     assert resources_for(rule_stack, "elasticloadbalancing:ModifyRule") == [RULE_PARAMS["RuleArn"]]
     assert resources_for(rule_stack, "elasticloadbalancing:ModifyListener") == []
     assert resources_for(listener_stack, "sqs:SendMessage") == ["getatt:FailureQueue.Arn"]
     assert resources_for(listener_stack, "logs:PutLogEvents") == ["getatt:SpilloverLogGroup.Arn"]
-    both_formats = [service, "arn:aws:ecs:us-east-1:123456789012:service/web-app-spill"]
     for action in ("ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource"):
         assert resources_for(listener_stack, action) == both_formats, action
 
@@ -289,7 +302,10 @@ def test_task_reads_are_limited_to_the_cluster(listener_stack):
         (statement,) = [s for s in role_statements(listener_stack) if action in as_list(s["Action"])]
         assert statement["Condition"] == {"ArnEquals": {"ecs:cluster": cluster}}
     (describe,) = [s for s in role_statements(listener_stack) if "ecs:DescribeTasks" in as_list(s["Action"])]
-    assert describe["Resource"] == "arn:aws:ecs:us-east-1:123456789012:task/web-app/*"
+    assert describe["Resource"] == [
+        "arn:aws:ecs:us-east-1:123456789012:task/web-app/*",
+        "arn:aws:ecs:us-east-1:123456789012:task/*",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -345,11 +361,130 @@ def sdk_calls() -> set[str]:
     return calls
 
 
-def test_role_grants_exactly_the_aws_calls_of_the_code(listener_stack, rule_stack):
+def test_role_grants_exactly_the_aws_calls_of_the_code(role_template):
     calls = sdk_calls()
     if not calls:
         pytest.skip("no SDK calls found under src/aws")
+    listener_stack = stack_of(role_template, LISTENER_PARAMS)
+    rule_stack = stack_of(role_template, RULE_PARAMS)
     granted = actions_of(role_statements(listener_stack)) | actions_of(role_statements(rule_stack))
     own = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
     assert calls - granted == set(), "the code calls these without permission"
     assert granted - own - calls == set(), "the role grants these but the code never calls them"
+
+
+# ---- both ECS ARN formats ----------------------------------------------------------------------
+# Services created before 2021 keep the short ARN `service/<name>` (no cluster); tasks started
+# without the `taskLongArnFormat` account setting get `task/<id>`
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html#ecs-resource-ids,
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-arn-migration.html).
+# IAM authorizes a call against the ARN the resource has, so every grant on the service and its
+# tasks must name both forms.
+
+ECS = "arn:aws:ecs:us-east-1:123456789012"
+CLUSTER_ARN = f"{ECS}:cluster/web-app"
+SERVICE_ACTIONS = (
+    "ecs:UpdateService",
+    "ecs:DescribeServices",
+    "ecs:TagResource",
+    "ecs:UntagResource",
+    "ecs:ListTagsForResource",
+)
+
+
+def _iam_glob(pattern: str, value: str) -> bool:
+    """IAM's wildcard match: '*' any run of characters, '?' one; case-sensitive for ARNs."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def _conditions_hold(statement: dict, context: dict[str, str]) -> bool:
+    for operator, keys in statement.get("Condition", {}).items():
+        if operator not in ("StringEquals", "ArnEquals", "ArnLike", "StringLike"):
+            return False  # an operator this evaluator does not know: not granted
+        for key, wanted in keys.items():
+            if key not in context:
+                return False
+            like = operator.endswith("Like")
+            if not any(_iam_glob(w, context[key]) if like else w == context[key] for w in as_list(wanted)):
+                return False
+    return True
+
+
+def allowed(statements: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    """Whether an Allow statement grants `action` on `resource` (no Deny in these policies)."""
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        if not any(_iam_glob(a, action) for a in as_list(statement.get("Action"))):
+            continue
+        if not any(_iam_glob(r, resource) for r in as_list(statement.get("Resource"))):
+            continue
+        if _conditions_hold(statement, context or {}):
+            return True
+    return False
+
+
+def test_the_evaluator_itself():
+    statements = [{"Effect": "Allow", "Action": "ecs:DescribeTasks", "Resource": f"{ECS}:task/web-app/*",
+                   "Condition": {"ArnEquals": {"ecs:cluster": CLUSTER_ARN}}}]
+    task = f"{ECS}:task/web-app/0123"
+    assert allowed(statements, "ecs:DescribeTasks", task, {"ecs:cluster": CLUSTER_ARN})
+    assert not allowed(statements, "ecs:DescribeTasks", task)  # the condition key is missing
+    assert not allowed(statements, "ecs:DescribeTasks", task, {"ecs:cluster": f"{ECS}:cluster/other"})
+    assert not allowed(statements, "ecs:StopTask", task, {"ecs:cluster": CLUSTER_ARN})
+    assert not allowed(statements, "ecs:DescribeTasks", f"{ECS}:task/other/0123", {"ecs:cluster": CLUSTER_ARN})
+
+
+def controller_role_statements(template, params):
+    return role_statements(stack_of(template, params))
+
+
+@pytest.mark.parametrize("service_arn", [f"{ECS}:service/web-app/web-app-spill", f"{ECS}:service/web-app-spill"],
+                         ids=["long", "short"])
+@pytest.mark.parametrize("action", SERVICE_ACTIONS)
+def test_every_service_action_is_granted_on_both_arn_formats(role_template, action, service_arn):
+    for params in (LISTENER_PARAMS, RULE_PARAMS):
+        statements = controller_role_statements(role_template, params)
+        assert allowed(statements, action, service_arn), f"{action} not granted on {service_arn}"
+
+
+@pytest.mark.parametrize("action", SERVICE_ACTIONS)
+@pytest.mark.parametrize("other", [f"{ECS}:service/web-app/other", f"{ECS}:service/other",
+                                   f"{ECS}:service/other-cluster/web-app-spill"])
+def test_no_service_action_reaches_another_service(role_template, action, other):
+    statements = controller_role_statements(role_template, LISTENER_PARAMS)
+    assert not allowed(statements, action, other)
+
+
+@pytest.mark.parametrize("task_arn", [f"{ECS}:task/web-app/0123456789abcdef", f"{ECS}:task/0123456789abcdef"],
+                         ids=["long", "short"])
+def test_the_clusters_tasks_are_described_in_both_arn_formats(role_template, task_arn):
+    statements = controller_role_statements(role_template, LISTENER_PARAMS)
+    assert allowed(statements, "ecs:DescribeTasks", task_arn, {"ecs:cluster": CLUSTER_ARN})
+    assert not allowed(statements, "ecs:DescribeTasks", task_arn, {"ecs:cluster": f"{ECS}:cluster/other"})
+    assert allowed(statements, "ecs:ListTasks", "*", {"ecs:cluster": CLUSTER_ARN})
+
+
+# ---- the wiring stack's role is template.yaml's ----------------------------------------------
+
+
+def _without_log_resource(statements: list[dict]) -> list[dict]:
+    return [{k: v for k, v in s.items() if not (s.get("Sid") == "WriteOwnLogs" and k == "Resource")}
+            for s in statements]
+
+
+@pytest.mark.parametrize("params", [
+    LISTENER_PARAMS,
+    RULE_PARAMS,
+    {**LISTENER_PARAMS, "DescribeAlarmsScope": "configured", "WarmAlarmNames": "warm-a,warm-b"},
+    {**LISTENER_PARAMS, "ScalableTargetArn":
+        "arn:aws:application-autoscaling:us-east-1:123456789012:scalable-target/0123456789abcdef"},
+], ids=["listener", "rule", "configured-alarms", "scalable-target"])
+def test_the_wiring_role_keeps_in_step_with_the_template(controller_template, wiring_template, params):
+    """Same statements, but the log group: the template's own, or Lambda's default one."""
+    template_statements = role_statements(cfn_eval.Stack(controller_template, params))
+    wiring_statements = role_statements(stack_of(wiring_template, {**params, "FunctionName": "spillover"}))
+    assert _without_log_resource(wiring_statements) == _without_log_resource(template_statements)
+    (logs,) = [s for s in wiring_statements if s.get("Sid") == "WriteOwnLogs"]
+    assert logs["Resource"] == "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/spillover:*"

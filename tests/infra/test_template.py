@@ -42,6 +42,11 @@ def rust_text_defaults() -> dict[str, str]:
     return dict(found)
 
 
+def as_int(value):
+    """A resolved Number (parameters resolve to strings), or None when the property is absent."""
+    return None if value is None else int(value)
+
+
 # ---- build and runtime ------------------------------------------------------------------------
 
 
@@ -57,9 +62,26 @@ def test_function_is_built_by_cargo_lambda_for_arm64(listener_stack):
     assert props["Runtime"] == "provided.al2023"
     assert props["Handler"] == "bootstrap"
     assert props["Architectures"] == ["arm64"]
-    assert props["ReservedConcurrentExecutions"] == 1
+    assert as_int(props["ReservedConcurrentExecutions"]) == 1
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
     assert props["Role"] == "getatt:SpilloverRole.Arn"
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), ("0", None)])
+def test_reserved_concurrency_is_a_parameter_and_0_leaves_it_unset(controller_template, value, expected):
+    """New accounts often cannot reserve any concurrency (Lambda keeps 100 unreserved):
+    ReservedConcurrency=0 must leave the property out, not reserve 0 (which would stop the
+    function)."""
+    stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "ReservedConcurrency": value})
+    props = function(stack)["Properties"]
+    assert as_int(props.get("ReservedConcurrentExecutions")) == expected
+
+
+def test_reserved_concurrency_defaults_to_one_and_accepts_nothing_but_0_or_1(controller_template):
+    assert controller_template["Parameters"]["ReservedConcurrency"]["Default"] == 1
+    for bad in ("2", "-1", "one"):
+        with pytest.raises(cfn_eval.ParameterError):
+            cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "ReservedConcurrency": bad})
 
 
 def test_failed_asynchronous_invocations_go_to_the_queue(listener_stack):
@@ -72,8 +94,10 @@ def test_failed_asynchronous_invocations_go_to_the_queue(listener_stack):
     }
 
 
-def test_sam_translation_keeps_concurrency_and_invoke_config(controller_template):
-    """Run the SAM transform offline (as CloudFormation would) on the template."""
+@pytest.mark.parametrize("reserved, expected", [("1", 1), ("0", None)])
+def test_sam_translation_keeps_concurrency_and_invoke_config(controller_template, reserved, expected):
+    """Run the SAM transform offline (as CloudFormation would) on the template, then
+    evaluate what it produced with the parameters."""
     from samtranslator.translator.transform import transform
 
     class NoManagedPolicies:
@@ -82,10 +106,13 @@ def test_sam_translation_keeps_concurrency_and_invoke_config(controller_template
 
     template = json.loads(json.dumps(controller_template))
     template["Resources"]["SpilloverFunction"]["Properties"]["CodeUri"] = "s3://bucket/spillover.zip"
-    out = transform(template, dict(LISTENER_PARAMS), NoManagedPolicies())["Resources"]
+    params = {**LISTENER_PARAMS, "ReservedConcurrency": reserved}
+    translated = transform(template, dict(params), NoManagedPolicies())
+    out = translated["Resources"]
     fn = out["SpilloverFunction"]
     assert fn["Type"] == "AWS::Lambda::Function"
-    assert fn["Properties"]["ReservedConcurrentExecutions"] == 1
+    resolved = cfn_eval.Stack(translated, params).resources()["SpilloverFunction"]["Properties"]
+    assert as_int(resolved.get("ReservedConcurrentExecutions")) == expected
     (invoke_config,) = [r for r in out.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
     assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
     assert invoke_config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {

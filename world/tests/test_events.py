@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from world.binary import spillover_binary
 from world.events import (
     SEED_PATTERN,
     alarm_state_change,
@@ -26,7 +27,7 @@ from world.events import (
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
-BINARY = ROOT / "target" / "debug" / "spillover"
+BINARY = Path(spillover_binary())
 ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
 UTC = timezone.utc
 

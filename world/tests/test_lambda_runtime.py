@@ -19,12 +19,13 @@ from typing import Any, Iterator
 
 import pytest
 
+from world.binary import spillover_binary
 from world.clock import Clock
 from world.lambda_runtime import Invocation, LambdaFunction
 from world.tests.waiting import until as wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-BINARY = ROOT / "target" / "debug" / "spillover"
+BINARY = Path(spillover_binary())
 
 # Behaves as the event asks: sleep, hang, exit, fail, or answer with what it was given.
 FUNCTION = textwrap.dedent('''
