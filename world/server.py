@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .aws import clients
+from .cbor import CborFront
 from .clock import Clock
 from .names import (
     ACCESS_KEY, ALARM_HIGH, API_LOG, CLUSTER, REGION, SECRET_KEY, SERVICE, TIMELINE, WORLD_JSON,
@@ -95,7 +96,8 @@ class World(TimelineRecorder, Scheduler):
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()
         wsgi = self.server._server  # werkzeug's server: its handler calls `server.app`
-        self.calls = CallCounter(wsgi.app)
+        # moto serves CloudWatch over Query and JSON only; the current SDKs speak CBOR.
+        self.calls = CallCounter(CborFront(wsgi.app))
         wsgi.app = self.calls
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
