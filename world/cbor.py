@@ -36,9 +36,11 @@ import base64
 import gzip
 import io
 import json
+import logging
 import re
 from datetime import datetime, timezone
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any, Callable, Iterable
 
 import cbor2
@@ -53,6 +55,8 @@ CBOR = "application/cbor"
 
 # Only the last four segments of the path route a request; a prefix is allowed.
 _PATH = re.compile(r"^(?:/.*)?/service/([^/]+)/operation/([^/]+)$")
+
+log = logging.getLogger("world")
 
 
 class Malformed(Exception):
@@ -176,6 +180,12 @@ class CborFront:
             return error_response(
                 start_response, 400, "SerializationException", "SerializationException",
                 f"{operation}: {exc}")
+        except Exception as exc:  # a bug here must still reach the SDK as CloudWatch's error
+            log.exception("the CBOR front failed on %s", operation)
+            return error_response(
+                start_response, 500, "InternalServiceFault", "InternalServiceError",
+                f"the world's CBOR front failed on {operation}: {type(exc).__name__}: {exc}",
+                sender=False)
 
     def serve(self, environ: dict[str, Any], start_response: Any, service: str,
               operation: str) -> Iterable[bytes]:
@@ -275,7 +285,11 @@ def _respond(start_response: Any, status: int, body: bytes | None,
         headers += [("Content-Type", CBOR), ("Content-Length", str(len(body)))]
     else:
         headers.append(("Content-Length", "0"))
-    start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    start_response(f"{status} {reason}", headers)
     return [body or b""]
 
 
@@ -334,7 +348,3 @@ def _moto_error(start_response: Any, status: int, headers: list[tuple[str, str]]
         start_response, status, name, code or name, str(message),
         sender=(fault or "Sender") == "Sender", request_id=request_id, members=members)
 
-
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict",
-            429: "Too Many Requests", 500: "Internal Server Error",
-            503: "Service Unavailable"}
