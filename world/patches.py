@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .cbor import cbor_operation
 from .names import ACCOUNT, REGION
 
 # Stop codes the scheduler wants for the stop_task call it is about to make,
@@ -264,8 +265,12 @@ class CallCounter:
 
     @staticmethod
     def action(environ: dict[str, Any]) -> str:
-        """The operation: X-Amz-Target for JSON protocols, `Action=` in the form body for
-        the Query protocol (the body is read and put back for moto)."""
+        """The operation: the path's last segment for Smithy RPC v2 CBOR (CloudWatch),
+        X-Amz-Target for JSON protocols, `Action=` in the form body for the Query protocol
+        (the body is read and put back for moto)."""
+        cbor = cbor_operation(environ)
+        if cbor is not None:
+            return cbor[1]
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target:
             return target.rsplit(".", 1)[-1]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .aws import clients
+from .cbor import CborFront
 from .clock import Clock
 from .faults import Faults
 from .names import (
@@ -97,9 +98,11 @@ class World(TimelineRecorder, Scheduler):
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.server.start()
         wsgi = self.server._server  # werkzeug's server: its handler calls `server.app`
-        # The faults sit inside the counter: a call answered with a fault still counts.
+        # moto serves CloudWatch over Query and JSON only; the current SDKs speak CBOR. The
+        # faults sit behind the CBOR front (it turns their JSON answers into CBOR) and inside
+        # the counter, so a call answered with a fault still counts.
         self.faults = Faults(wsgi.app)
-        self.calls = CallCounter(self.faults)
+        self.calls = CallCounter(CborFront(self.faults))
         wsgi.app = self.calls
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
