@@ -2,6 +2,7 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::{error, info};
 
 use crate::aws::Aws;
@@ -15,9 +16,11 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     let aws = Aws::from_env(&config).await;
     let controller = Controller::new(config, aws);
     let controller = &controller;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(controller, event).await
-    }))
+    // The payload is taken as raw text, so that the trigger's parser sees it as sent (a key
+    // given twice included) rather than as a `Value` that kept the last one.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move { handle(controller, event).await },
+    ))
     .await
 }
 
@@ -25,9 +28,9 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
 /// (and then the on-failure destination) gets the event.
 async fn handle(
     controller: &Controller,
-    event: LambdaEvent<Value>,
+    event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let trigger = Trigger::from_value(event.payload, &controller.config).inspect_err(|e| {
+    let trigger = Trigger::parse(event.payload.get(), &controller.config).inspect_err(|e| {
         error!(error = %e, "event rejected; nothing was written");
     })?;
     let deadline = controller.deadline(Some(event.context.deadline()));

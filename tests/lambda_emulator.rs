@@ -170,6 +170,19 @@ fn alarm_and_ok_through_the_lambda_runtime_emulator() {
         snapshot["listener_default_actions"]
     );
 
+    // A key given twice is refused on the Lambda path too, whichever name comes last.
+    let (code, _, stderr) = emulator.invoke("malformed-duplicate-key.json");
+    assert_ne!(code, 0);
+    assert!(
+        watch_log().contains("the key \"alarmName\" appears twice"),
+        "{stderr}\n{}",
+        watch_log()
+    );
+    assert_eq!(
+        world.snapshot()["listener_default_actions"],
+        snapshot["listener_default_actions"]
+    );
+
     // The summary is logged as one JSON line per invocation.
     let summaries = watch_log()
         .lines()
