@@ -1,5 +1,5 @@
-//! CloudWatch: the configured alarms' current state, and the ECS target group's
-//! `RequestCount`.
+//! CloudWatch: the configured alarms' current state, what they watch (for `spillover
+//! check`), and the ECS target group's `RequestCount`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -32,6 +32,47 @@ pub struct Reading {
 pub struct AlarmReadings {
     pub spill: Reading,
     pub warm: Option<Reading>,
+}
+
+/// A configured alarm as `spillover check` sees it: what it watches and how it treats
+/// missing data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlarmInfo {
+    pub name: String,
+    pub composite: bool,
+    /// Its metric, or each `MetricStat` of its metric math.
+    pub metrics: Vec<MetricRef>,
+    /// `TreatMissingData`; CloudWatch's default is `missing`.
+    pub treat_missing_data: Option<String>,
+}
+
+/// One metric an alarm watches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricRef {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+impl MetricRef {
+    pub fn dimension(&self, name: &str) -> Option<&str> {
+        self.dimensions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn metric_ref(metric: &Metric) -> MetricRef {
+    MetricRef {
+        namespace: metric.namespace().unwrap_or_default().to_string(),
+        name: metric.metric_name().unwrap_or_default().to_string(),
+        dimensions: metric
+            .dimensions()
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+            .collect(),
+    }
 }
 
 /// One alarm as CloudWatch describes it.
@@ -95,6 +136,61 @@ impl Alarms {
             spill: combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?,
             warm,
         })
+    }
+
+    /// The named alarms that exist, with what they watch (`DescribeAlarms`). A metric alarm
+    /// names its metric either at the top level or in `Metrics` (metric math), each with a
+    /// `MetricStat`: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricAlarm.html>.
+    pub async fn describe_for_check(&self, names: &[String]) -> Result<Vec<AlarmInfo>> {
+        let mut found = Vec::new();
+        for chunk in names.chunks(100) {
+            let mut next = None;
+            loop {
+                self.calls.read();
+                let out = self
+                    .client
+                    .describe_alarms()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
+                found.extend(out.metric_alarms().iter().map(|a| {
+                    let top = a.metric_name().map(|name| MetricRef {
+                        namespace: a.namespace().unwrap_or_default().to_string(),
+                        name: name.to_string(),
+                        dimensions: a
+                            .dimensions()
+                            .iter()
+                            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+                            .collect(),
+                    });
+                    let stats = a
+                        .metrics()
+                        .iter()
+                        .filter_map(|q| q.metric_stat()?.metric())
+                        .map(metric_ref);
+                    AlarmInfo {
+                        name: a.alarm_name().unwrap_or_default().to_string(),
+                        composite: false,
+                        metrics: top.into_iter().chain(stats).collect(),
+                        treat_missing_data: a.treat_missing_data().map(String::from),
+                    }
+                }));
+                found.extend(out.composite_alarms().iter().map(|a| AlarmInfo {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    composite: true,
+                    ..AlarmInfo::default()
+                }));
+                next = out.next_token().map(String::from);
+                if next.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn describe(&self, names: &[String]) -> Result<Vec<Found>> {

@@ -372,7 +372,7 @@ fn resource(arn: &str) -> Option<&str> {
 }
 
 /// Why a listener's default rule is refused, and what to set instead.
-fn default_rule_refused(arn: &str) -> String {
+pub fn default_rule_refused(arn: &str) -> String {
     format!(
         "SPILLOVER_RULE_ARN ({arn}) is its listener's default rule, which ModifyRule cannot change; \
          unset SPILLOVER_RULE_ARN and set SPILLOVER_LISTENER_ARN to the listener's ARN to weight its default action"
@@ -441,6 +441,12 @@ fn forward_action(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<u
                 missing.join(" and ")
             ))
         })
+}
+
+/// The two weights and the stickiness of the forward action that lists both target groups.
+pub fn forward_of(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<(Weights, u32)> {
+    let action = &actions[forward_action(actions, lambda_tg, ecs_tg)?];
+    Ok((weights_of(action, lambda_tg, ecs_tg), sticky_secs(action)))
 }
 
 fn find_weights(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<Weights> {
