@@ -391,3 +391,66 @@ fn replay_refuses_a_misconfigured_world_before_any_write() {
     );
     assert_eq!(world.api_writes(), seeded, "nothing written after the seed");
 }
+
+/// Application Auto Scaling: the spill raises the scalable target's minimum (the world, as
+/// AAS, moves the desired count into it) and the return restores it; spillover's own steps
+/// never write the desired count.
+#[test]
+fn a_scalable_service_is_spilled_through_its_minimum_never_its_desired_count() {
+    let world = World::start(&[
+        "--scalable",
+        "0,10",
+        "--task-start-delay",
+        "0.3",
+        "--health-delay",
+        "0.3",
+        "--sticky-secs",
+        "0",
+        "--deregistration-delay",
+        "0",
+    ]);
+    let steps = |summary: &Value| -> Vec<String> {
+        summary["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    a["step"].as_str().unwrap(),
+                    a["result"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let spill = world.replay("alarm-metric.json").expect_ok().summary();
+    assert_eq!(
+        steps(&spill),
+        [
+            "raise_min_capacity ok",
+            "wait_until_ready ok",
+            "set_weights ok"
+        ],
+        "{spill}"
+    );
+    let spilled = world.snapshot();
+    assert_eq!(weights(&spilled), (0, 1));
+    assert_eq!(spilled["desired"], 2, "moved into the raised minimum");
+    let min = || {
+        aws(
+            &world,
+            "print(aas.describe_scalable_targets(ServiceNamespace='ecs', ResourceIds=['service/web-app/web-app'])['ScalableTargets'][0]['MinCapacity'])",
+        )
+    };
+    assert_eq!(min(), "2");
+
+    let back = world.replay("ok-metric.json").expect_ok().summary();
+    assert_eq!(steps(&back), ["set_weights ok"], "{back}");
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let tick = world
+        .spillover(&["replay", &event("scheduled-tick.json")], &[])
+        .expect_ok()
+        .summary();
+    assert_eq!(steps(&tick), ["restore_min_capacity ok"], "{tick}");
+    assert_eq!(min(), "0", "the saved minimum is back");
+}
