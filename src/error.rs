@@ -121,7 +121,7 @@ impl Error {
         Error::Topology(format!(
             "{operation} says {}: {}; check {setting} (a resource in this account and region), then run `spillover check`",
             err.code().unwrap_or_default(),
-            err.message().unwrap_or("not found"),
+            err.message().unwrap_or("not found").trim_end_matches('.'),
         ))
     }
 }
