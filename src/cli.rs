@@ -1,4 +1,4 @@
-//! The command-line tool: `plan`, `replay` and `status`.
+//! The command-line tool: `plan`, `replay`, `status` and `check`.
 
 use std::path::Path;
 
@@ -22,6 +22,7 @@ Usage:
                                                       local world (AWS_ENDPOINT_URL)
   spillover replay --aws [--yes] EVENT.json...        ... against real AWS: a dry run without --yes
   spillover status                                    print the observed state as JSON
+  spillover check [--json] [--timeout-secs N]         check the configured resources; read-only
 
 Configuration comes from SPILLOVER_* environment variables (see README.md);
 AWS_ENDPOINT_URL points the AWS calls at a local emulator; without it, replay refuses
@@ -44,6 +45,7 @@ pub async fn run(args: Vec<String>) -> i32 {
         ["replay", rest @ ..] => replay(rest).await,
         ["status"] => status().await,
         ["status", ..] => Err(usage_error("status takes no arguments")),
+        ["check", rest @ ..] => check(rest).await,
         [other, ..] => Err(Error::BadInput(format!(
             "unknown command {other:?}\n\n{USAGE}"
         ))),
@@ -184,6 +186,47 @@ async fn status() -> Result<i32> {
     let controller = Controller::new(config.clone(), Aws::from_env(&config).await);
     print(&controller.observe().await?);
     Ok(0)
+}
+
+/// `check [--json] [--timeout-secs N]`: the checklist, exit 0 (all ✓), 1 (a ⚠) or 2 (a ✗).
+/// The controller's Lambda timeout comes from `--timeout-secs`, else
+/// `AWS_LAMBDA_FUNCTION_TIMEOUT`.
+async fn check(args: &[&str]) -> Result<i32> {
+    let mut json = false;
+    let mut timeout = std::env::var("AWS_LAMBDA_FUNCTION_TIMEOUT").ok();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--json" => json = true,
+            "--timeout-secs" => {
+                timeout = Some(
+                    rest.next()
+                        .ok_or_else(|| usage_error("--timeout-secs needs a number of seconds"))?
+                        .to_string(),
+                )
+            }
+            other => return Err(usage_error(&format!("check: unknown argument {other}"))),
+        }
+    }
+    let timeout = timeout
+        .map(|t| match t.trim().parse::<f64>() {
+            Ok(secs) if secs > 0.0 => Ok(secs),
+            _ => Err(usage_error(&format!(
+                "the function timeout must be a number of seconds above 0, got {t:?}"
+            ))),
+        })
+        .transpose()?;
+    let config = Config::from_env()?;
+    let aws = Aws::from_env(&config).await;
+    let facts = crate::check::read::facts(&aws, &config, timeout).await;
+    let items = crate::check::rules::checklist(&facts, &config);
+    let code = crate::check::exit_code(&items);
+    if json {
+        print(&json!({ "checks": items, "exit_code": code }));
+    } else {
+        print!("{}", crate::check::render(&items));
+    }
+    Ok(code)
 }
 
 fn in_file(path: &str, e: Error) -> Error {

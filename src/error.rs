@@ -1,7 +1,7 @@
 //! Errors, what each one means for the caller, and which of them a retry can fix.
 
 use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
-use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_types::retry::ProvideErrorKind;
 
 /// Everything that can stop one run of the loop.
@@ -112,17 +112,60 @@ impl Error {
     }
 
     /// Wraps an SDK error with the operation's name and the full error chain, and whether
-    /// it is transient.
+    /// it is transient. An error that says a configured resource does not exist is a
+    /// [`Error::Topology`] naming the setting: retrying cannot make it exist.
     pub fn aws<E>(operation: &'static str, err: SdkError<E>) -> Self
     where
         E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + 'static,
     {
-        Error::Aws {
-            operation,
-            transient: is_transient(&err),
-            message: aws_sdk_ecs::error::DisplayErrorContext(&err).to_string(),
+        match err.code().and_then(setting_of_missing) {
+            Some(setting) => Self::missing(operation, &err, setting),
+            None => Error::Aws {
+                operation,
+                transient: is_transient(&err),
+                message: DisplayErrorContext(&err).to_string(),
+            },
         }
     }
+
+    /// Like [`Error::aws`], for a call whose missing resource is named by `setting`.
+    pub fn aws_naming<E>(operation: &'static str, err: SdkError<E>, setting: &str) -> Self
+    where
+        E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + 'static,
+    {
+        match err.code().and_then(setting_of_missing) {
+            Some(_) => Self::missing(operation, &err, setting),
+            None => Self::aws(operation, err),
+        }
+    }
+
+    fn missing<E: ProvideErrorMetadata>(operation: &str, err: &E, setting: &str) -> Self {
+        Error::Topology(format!(
+            "{operation} says {}: {}; check {setting} (a resource in this account and region), then run `spillover check`",
+            err.code().unwrap_or_default(),
+            err.message().unwrap_or("not found").trim_end_matches('.'),
+        ))
+    }
+}
+
+/// The error codes that mean a configured resource does not exist, and the setting that
+/// names it. ELBv2: `ListenerNotFound`, `RuleNotFound`, `TargetGroupNotFound`
+/// (<https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_DescribeListeners.html>,
+/// `API_DescribeRules.html`, `API_DescribeTargetHealth.html`); ECS: `ClusterNotFoundException`,
+/// `ServiceNotFoundException`, `ServiceNotActiveException`
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html>).
+fn setting_of_missing(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "ListenerNotFound" => "SPILLOVER_LISTENER_ARN",
+        "RuleNotFound" => "SPILLOVER_RULE_ARN",
+        "LoadBalancerNotFound" => "SPILLOVER_LISTENER_ARN or SPILLOVER_RULE_ARN",
+        "TargetGroupNotFound" => {
+            "SPILLOVER_LAMBDA_TARGET_GROUP_ARN and SPILLOVER_ECS_TARGET_GROUP_ARN"
+        }
+        "ClusterNotFoundException" => "SPILLOVER_CLUSTER",
+        "ServiceNotFoundException" | "ServiceNotActiveException" => "SPILLOVER_SERVICE",
+        _ => return None,
+    })
 }
 
 /// The SDK's own classification of a failed attempt, applied to the error it gave up with

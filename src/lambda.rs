@@ -4,6 +4,7 @@ use std::time::SystemTime;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tracing::{error, info, warn};
 
 use crate::aws::Aws;
@@ -26,19 +27,25 @@ pub async fn serve() -> Result<(), lambda_runtime::Error> {
     let aws = Aws::from_env(&config).await;
     let controller = Controller::new(config, aws);
     let controller = &controller;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handle(controller, event).await
-    }))
+    // The payload is taken as raw text, so that the trigger's parser sees it as sent (a key
+    // given twice included) rather than as a `Value` that kept the last one.
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Box<RawValue>>| async move { handle(controller, event).await },
+    ))
     .await
 }
 
-/// Returns the summary; a failure is returned as an error so that the asynchronous retry
-/// (and then the on-failure destination) gets the event.
+/// Returns the summary. A failure that a retry may fix is returned as an error, so that
+/// Lambda's asynchronous retry (and then the on-failure destination) gets the event. One
+/// that it cannot fix (a rejected event, a configuration the AWS resources contradict) is
+/// returned as the summary: a retry would fail the same way, a minute later. It is still
+/// reported: the log line at ERROR with its `Failed` or `Rejected` metric, and the failure
+/// notification.
 async fn handle(
     controller: &Controller,
-    event: LambdaEvent<Value>,
+    event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let summary = match Trigger::from_value(event.payload, &controller.config) {
+    let summary = match Trigger::parse(event.payload.get(), &controller.config) {
         Ok(trigger) => {
             let deadline = controller.deadline(Some(event.context.deadline()));
             controller.run(trigger, deadline, false).await
@@ -54,9 +61,13 @@ async fn handle(
     println!("{}", log_line(&summary, metrics, SystemTime::now()));
     let json = serde_json::to_value(&summary)?;
     match summary.error {
-        Some(e) => {
-            error!(error = %e, retryable = e.is_retryable(), "invocation failed");
+        Some(e) if e.is_retryable() => {
+            error!(error = %e, "invocation failed; Lambda retries it");
             Err(e.into())
+        }
+        Some(e) => {
+            error!(error = %e, "invocation failed; not retried: running it again cannot help");
+            Ok(json)
         }
         None => {
             info!(outcome = ?summary.outcome, "invocation done");

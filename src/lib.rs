@@ -5,6 +5,7 @@
 //! [`decide`] (pure), act through the adapters with the bounded [`poller`], and [`report`].
 
 pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod controller;

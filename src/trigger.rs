@@ -2,12 +2,13 @@
 //!
 //! The trigger only wakes the loop; the alarm's *current* state, read from CloudWatch,
 //! decides. So parsing is strict about the envelope (an unknown event must not cause a
-//! write) and keeps only what the report needs.
+//! write, nor an event that names a key twice) and keeps only what the report needs.
 
 use aws_lambda_events::cloudwatch_alarms::{CloudWatchAlarmData, CloudWatchAlarmStateValue};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Serialize;
-use serde_json::Value;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -34,14 +35,20 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// Parses raw event text (as read from a file).
+    /// Parses raw event text (as read from a file, or as the Lambda runtime hands it over).
+    ///
+    /// A key given twice in one object is refused: `serde_json::Value` would keep the last
+    /// one, so `{"alarmName": "other", "alarmName": "configured"}` would pass the alarm
+    /// filter as whichever name came last, whatever the sender meant.
     pub fn parse(text: &str, config: &Config) -> Result<Self> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::BadInput(format!("the event is not valid JSON: {e}")))?;
+        let value = serde_json::from_str::<NoDuplicateKeys>(text)
+            .map_err(|e| Error::BadInput(format!("the event is not valid JSON: {e}")))?
+            .0;
         Self::from_value(value, config)
     }
 
-    /// Parses an event already decoded as JSON (as the Lambda runtime hands it over).
+    /// Parses an event already decoded as JSON (duplicate keys are gone by then: use
+    /// [`Trigger::parse`] on the raw text where there is one).
     pub fn from_value(value: Value, config: &Config) -> Result<Self> {
         let field = |name: &str| {
             value
@@ -102,6 +109,77 @@ impl Trigger {
             } => format!("alarm {alarm_name} event says {state}"),
             Trigger::Tick { .. } => "scheduled reconcile tick".into(),
         }
+    }
+}
+
+/// A JSON value in which no object names a key twice, at any depth.
+struct NoDuplicateKeys(Value);
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(NoDuplicatesVisitor)
+            .map(NoDuplicateKeys)
+    }
+}
+
+struct NoDuplicatesVisitor;
+
+impl<'de> Visitor<'de> for NoDuplicatesVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(NoDuplicateKeys(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "the key {key:?} appears twice in one object; an event must name each field once"
+                )));
+            }
+            let NoDuplicateKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -202,6 +280,14 @@ mod tests {
     }
 
     #[test]
+    fn numbers_strings_and_nesting_survive_the_duplicate_check() {
+        let text =
+            r#"{"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "c": {"d": 18446744073709551615}}"#;
+        let strict = serde_json::from_str::<NoDuplicateKeys>(text).unwrap().0;
+        assert_eq!(strict, serde_json::from_str::<Value>(text).unwrap());
+    }
+
+    #[test]
     fn a_scheduled_event_is_a_tick() {
         let trigger = parse(include_str!("../events/scheduled-tick.json")).unwrap();
         assert_eq!(
@@ -236,6 +322,18 @@ mod tests {
                 "not valid JSON",
             ),
             ("[]", "unsupported event"),
+            (
+                include_str!("../events/malformed-duplicate-key.json"),
+                "the key \"alarmName\" appears twice",
+            ),
+            (
+                r#"{"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"a": [{"b": 1, "b": 2}]}}"#,
+                "the key \"b\" appears twice",
+            ),
+            (
+                r#"{"source": "aws.events", "source": "aws.events", "detail-type": "Scheduled Event"}"#,
+                "the key \"source\" appears twice",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text).expect_err(expected);

@@ -164,3 +164,37 @@ fn replay_rejects_every_event_before_any_aws_call() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("billing-estimate-high"));
 }
+
+#[test]
+fn check_refuses_bad_arguments_before_any_aws_call() {
+    let cases: [Case; 4] = [
+        (&["check", "--frob"], &[], "check: unknown argument --frob"),
+        (
+            &["check", "--timeout-secs"],
+            &[],
+            "--timeout-secs needs a number",
+        ),
+        (
+            &["check", "--timeout-secs", "soon"],
+            &[],
+            "must be a number of seconds above 0, got \"soon\"",
+        ),
+        (
+            &["check", "--json"],
+            &[("AWS_LAMBDA_FUNCTION_TIMEOUT", "0")],
+            "must be a number of seconds above 0, got \"0\"",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let out = spillover(args, env);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: no checklist");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let help = spillover(&["--help"], &[]);
+    assert!(
+        String::from_utf8_lossy(&help.stdout)
+            .contains("spillover check [--json] [--timeout-secs N]")
+    );
+}

@@ -164,16 +164,49 @@ fn alarm_and_ok_through_the_lambda_runtime_emulator() {
         ((1, 0), Some(2))
     );
 
-    // An alarm that is not configured is an error response, and nothing is written.
-    let (code, _, stderr) = emulator.invoke("alarm-unconfigured.json");
-    assert_ne!(code, 0);
-    assert!(stderr.contains("billing-estimate-high"), "{stderr}");
+    // An alarm that is not configured is rejected, and nothing is written. Running it again
+    // cannot help, so it is answered (not failed): Lambda does not retry it.
+    let (code, stdout, stderr) = emulator.invoke("alarm-unconfigured.json");
+    assert_eq!(code, 0, "{stderr}");
+    let response: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&response["outcome"], &response["retryable"]),
+        (&Value::from("rejected"), &Value::from(false)),
+        "{response}"
+    );
+    assert!(
+        response["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("billing-estimate-high"),
+        "{response}"
+    );
     assert_eq!(
         world.snapshot()["listener_default_actions"],
         snapshot["listener_default_actions"]
     );
 
-    // The summary is logged as one JSON line per invocation, the rejected event's too,
+    // A key given twice is refused on the Lambda path too, whichever name comes last.
+    let (code, stdout, stderr) = emulator.invoke("malformed-duplicate-key.json");
+    assert_eq!(code, 0, "{stderr}");
+    let response: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (&response["outcome"], &response["retryable"]),
+        (&Value::from("rejected"), &Value::from(false)),
+        "{response}"
+    );
+    assert!(
+        watch_log().contains("the key \"alarmName\" appears twice"),
+        "{stderr}
+{}",
+        watch_log()
+    );
+    assert_eq!(
+        world.snapshot()["listener_default_actions"],
+        snapshot["listener_default_actions"]
+    );
+
+    // The summary is logged as one JSON line per invocation, the rejected events' too,
     // with a level and a timestamp for Lambda's log-level filter and the embedded metrics.
     let log = watch_log();
     let lines: Vec<Value> = log
@@ -181,8 +214,9 @@ fn alarm_and_ok_through_the_lambda_runtime_emulator() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v.get("outcome").is_some())
         .collect();
-    assert_eq!(lines.len(), 3, "{log}");
+    assert_eq!(lines.len(), 4, "{log}");
     let (spill, back, rejected) = (&lines[0], &lines[1], &lines[2]);
+    assert_eq!(lines[3]["outcome"], "rejected");
     for line in &lines {
         let ts = line["timestamp"].as_str().expect("a timestamp");
         assert!(

@@ -18,17 +18,18 @@ use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::tag_resource::TagResourceOutput;
 use aws_sdk_ecs::operation::untag_resource::UntagResourceOutput;
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
-use aws_sdk_ecs::types::{DesiredStatus, Service, Tag, Task, TaskStopCode};
+use aws_sdk_ecs::types::{DesiredStatus, LoadBalancer, Service, Tag, Task, TaskStopCode};
 use aws_sdk_elasticloadbalancingv2::operation::describe_listeners::DescribeListenersOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_rules::DescribeRulesOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_group_attributes::DescribeTargetGroupAttributesOutput;
+use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
 use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_listener::ModifyListenerOutput;
 use aws_sdk_elasticloadbalancingv2::operation::modify_rule::ModifyRuleOutput;
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, Listener, Rule as ListenerRule,
+    Action, ActionTypeEnum, ForwardActionConfig, Listener, Rule as ListenerRule, TargetGroup,
     TargetGroupAttribute, TargetGroupStickinessConfig, TargetGroupTuple, TargetHealth,
-    TargetHealthDescription, TargetHealthStateEnum,
+    TargetHealthDescription, TargetHealthStateEnum, TargetTypeEnum,
 };
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use spillover::aws::Aws;
@@ -89,6 +90,12 @@ struct World {
     /// The spill alarm is metric math over both target groups' `RequestCount` (demand the
     /// split cannot change) rather than a single metric.
     demand_alarm: bool,
+    /// The target types of the Lambda and the ECS target group.
+    target_types: (TargetTypeEnum, TargetTypeEnum),
+    /// The target groups named in the service's `loadBalancers`.
+    service_target_groups: Vec<&'static str>,
+    /// The rule is its listener's default rule.
+    default_rule: bool,
     /// Every write, in order.
     writes: Vec<String>,
 }
@@ -118,6 +125,9 @@ impl World {
             metric_queries: Vec::new(),
             deregistration_delay: "0",
             demand_alarm: false,
+            target_types: (TargetTypeEnum::Lambda, TargetTypeEnum::Ip),
+            service_target_groups: vec![ECS_TG],
+            default_rule: false,
             writes: Vec::new(),
         }
     }
@@ -245,6 +255,7 @@ struct Fake {
     register_scalable_target: Rule,
     get_metric_data: Rule,
     target_group_attributes: Rule,
+    describe_target_groups: Rule,
 }
 
 impl Fake {
@@ -300,9 +311,11 @@ impl Fake {
         let describe_rules = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_rules)
             .match_requests(|r| r.rule_arns() == [RULE])
             .then_compute_output(move |_| {
+                let w = w.lock().unwrap();
                 let rule = ListenerRule::builder()
                     .rule_arn(RULE)
-                    .actions(w.lock().unwrap().forward_action())
+                    .is_default(w.default_rule)
+                    .actions(w.forward_action())
                     .build();
                 DescribeRulesOutput::builder().rules(rule).build()
             });
@@ -357,11 +370,20 @@ impl Fake {
         let w = world.clone();
         let describe_services =
             mock!(aws_sdk_ecs::Client::describe_services).then_compute_output(move |_| {
+                let w = w.lock().unwrap();
+                let load_balancers = w.service_target_groups.iter().map(|tg| {
+                    LoadBalancer::builder()
+                        .target_group_arn(*tg)
+                        .container_name("app")
+                        .container_port(8080)
+                        .build()
+                });
                 let service = Service::builder()
                     .service_name("web-app")
                     .service_arn(SERVICE_ARN)
                     .status("ACTIVE")
-                    .desired_count(w.lock().unwrap().desired)
+                    .desired_count(w.desired)
+                    .set_load_balancers(Some(load_balancers.collect()))
                     .build();
                 DescribeServicesOutput::builder().services(service).build()
             });
@@ -537,6 +559,28 @@ impl Fake {
                         )
                         .build()
                 });
+        let w = world.clone();
+        let describe_target_groups =
+            mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_groups)
+                .then_compute_output(move |r| {
+                    let w = w.lock().unwrap();
+                    let found = r.target_group_arns().iter().filter_map(|arn| {
+                        let target_type = match arn.as_str() {
+                            LAMBDA_TG => w.target_types.0.clone(),
+                            ECS_TG => w.target_types.1.clone(),
+                            _ => return None,
+                        };
+                        Some(
+                            TargetGroup::builder()
+                                .target_group_arn(arn)
+                                .target_type(target_type)
+                                .build(),
+                        )
+                    });
+                    DescribeTargetGroupsOutput::builder()
+                        .set_target_groups(Some(found.collect()))
+                        .build()
+                });
         Fake {
             world,
             describe_alarms,
@@ -556,6 +600,7 @@ impl Fake {
             register_scalable_target,
             get_metric_data,
             target_group_attributes,
+            describe_target_groups,
         }
     }
 
@@ -608,7 +653,8 @@ impl Fake {
                 &self.modify_listener,
                 &self.modify_rule,
                 &self.target_health,
-                &self.target_group_attributes
+                &self.target_group_attributes,
+                &self.describe_target_groups
             ]
         );
         Controller::new(
@@ -1378,4 +1424,149 @@ async fn with_stickiness_the_scale_in_waits_until_sticky_sessions_expire() {
         "{:?}",
         fake.world.lock().unwrap().metric_queries
     );
+}
+
+/// A run refused for its configuration: exit 2, not retryable, nothing written.
+fn assert_refused(fake: &Fake, summary: &Summary, names: &str) {
+    match &summary.error {
+        Some(e @ Error::Topology(msg)) => {
+            assert!(msg.contains(names), "{msg} should name {names}");
+            assert!(!e.is_retryable(), "{e}");
+        }
+        other => panic!("expected a Topology error naming {names}, got {other:?}"),
+    }
+    assert_eq!(summary.exit_code(), 2);
+    assert!(fake.writes().is_empty(), "wrote {:?}", fake.writes());
+    assert_eq!(fake.update_service.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn target_groups_of_swapped_types_are_refused_before_any_write() {
+    let fake = Fake::new(World {
+        target_types: (TargetTypeEnum::Ip, TargetTypeEnum::Lambda),
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert_refused(
+        &fake,
+        &summary,
+        "SPILLOVER_LAMBDA_TARGET_GROUP_ARN and SPILLOVER_ECS_TARGET_GROUP_ARN are swapped",
+    );
+}
+
+#[tokio::test]
+async fn the_target_group_types_are_read_once_per_process() {
+    let fake = Fake::new(World::idle());
+    let controller = fake.controller(&[]);
+    let first = run(&controller).await;
+    let second = run(&controller).await;
+    assert!(first.error.is_none() && second.error.is_none());
+    assert_eq!(
+        fake.describe_target_groups.num_calls(),
+        2,
+        "one DescribeTargetGroups per target group, on the first run only"
+    );
+    assert_eq!(
+        first.aws_calls.reads,
+        second.aws_calls.reads + 2,
+        "the second run reads what it read before the check existed"
+    );
+}
+
+#[tokio::test]
+async fn a_service_that_does_not_register_in_the_ecs_target_group_is_refused() {
+    let fake = Fake::new(World {
+        service_target_groups: vec![OTHER_TG],
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert_refused(&fake, &summary, "not in SPILLOVER_ECS_TARGET_GROUP_ARN");
+}
+
+#[tokio::test]
+async fn a_default_rule_is_refused_before_the_scale_out() {
+    let fake = Fake::new(World {
+        default_rule: true,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let controller =
+        fake.controller(&[("SPILLOVER_LISTENER_ARN", ""), ("SPILLOVER_RULE_ARN", RULE)]);
+    let summary = run(&controller).await;
+    assert_refused(&fake, &summary, "set SPILLOVER_LISTENER_ARN");
+    assert_eq!(fake.modify_rule.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_listener_or_cluster_that_does_not_exist_is_a_config_error_not_a_retry() {
+    // The error bodies as ELBv2 (query protocol, XML) and ECS (JSON) send them.
+    let no_listener = "<ErrorResponse><Error><Type>Sender</Type><Code>ListenerNotFound</Code>\
+        <Message>The specified listener does not exist.</Message></Error><RequestId>1</RequestId></ErrorResponse>";
+    let describe_listeners = mock!(aws_sdk_elasticloadbalancingv2::Client::describe_listeners)
+        .sequence()
+        .http_status(400, Some(no_listener.into()))
+        .build();
+    let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
+    let config = fake.controller(&[]).config;
+    let elb = mock_client!(
+        aws_sdk_elasticloadbalancingv2,
+        RuleMode::MatchAny,
+        [
+            &describe_listeners,
+            &fake.target_health,
+            &fake.describe_target_groups
+        ]
+    );
+    let ecs = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [
+            &fake.describe_services,
+            &fake.list_tasks,
+            &fake.describe_tasks,
+            &fake.list_tags
+        ]
+    );
+    let cloudwatch = mock_client!(
+        aws_sdk_cloudwatch,
+        RuleMode::MatchAny,
+        [&fake.describe_alarms]
+    );
+    let controller = Controller::new(
+        config.clone(),
+        Aws::new(&config, cloudwatch.clone(), ecs, elb, fake.autoscaling()),
+    );
+    assert_refused(
+        &fake,
+        &run(&controller).await,
+        "check SPILLOVER_LISTENER_ARN",
+    );
+
+    let no_cluster = r#"{"__type":"ClusterNotFoundException","message":"Cluster not found."}"#;
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(400, Some(no_cluster.into()))
+        .build();
+    let list_tasks = mock!(aws_sdk_ecs::Client::list_tasks)
+        .sequence()
+        .http_status(400, Some(no_cluster.into()))
+        .build();
+    let elb = mock_client!(
+        aws_sdk_elasticloadbalancingv2,
+        RuleMode::MatchAny,
+        [
+            &fake.describe_listeners,
+            &fake.target_health,
+            &fake.describe_target_groups
+        ]
+    );
+    let ecs = mock_client!(
+        aws_sdk_ecs,
+        RuleMode::MatchAny,
+        [&describe_services, &list_tasks]
+    );
+    let controller = Controller::new(
+        config.clone(),
+        Aws::new(&config, cloudwatch, ecs, elb, fake.autoscaling()),
+    );
+    assert_refused(&fake, &run(&controller).await, "check SPILLOVER_CLUSTER");
 }

@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 3600)")
     p.add_argument("--deregistration-delay", type=int, metavar="SECS",
                    help="the ECS target group's deregistration delay (default: moto's, 300)")
+    p.add_argument("--scalable", metavar="MIN,MAX",
+                   help="make the service an Application Auto Scaling scalable target with these "
+                        "bounds; the world moves the desired count into them as AAS does")
     p.add_argument("--lifetime", type=float, default=600.0, metavar="SECS",
                    help="exit by itself after this many seconds (default 600)")
     p.add_argument("--tick", type=float, default=0.1, metavar="SECS",

@@ -46,6 +46,8 @@ class WorldOptions:
     topology: TopologyOptions = field(default_factory=TopologyOptions)
     watch_alarm: str | None = None  # the alarm the timeline shows (default: the first)
     observe_rule_and_alarm: bool = True  # the closed loop needs neither each second
+    # (MinCapacity, MaxCapacity): the service is a scalable target whose bounds the world keeps
+    scalable: tuple[int, int] | None = None
 
 
 class World(TimelineRecorder, Scheduler):
@@ -83,6 +85,7 @@ class World(TimelineRecorder, Scheduler):
         self.timeline = self.dir / TIMELINE
         set_api_log(self.dir / API_LOG)
         self.error_seen: str | None = None
+        self.aas: Any = None  # Application Auto Scaling, with --scalable
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -136,6 +139,12 @@ class World(TimelineRecorder, Scheduler):
         self.deployment, self.names = topology.deployment, topology.names
         if self.opts.watch_alarm is None:
             self.watch_alarm = topology.alarms[0]
+        if self.opts.scalable is not None:
+            low, high = self.opts.scalable
+            self.aas = self.session_client("application-autoscaling")
+            self.aas.register_scalable_target(
+                ServiceNamespace="ecs", ResourceId=f"service/{CLUSTER}/{SERVICE}",
+                ScalableDimension="ecs:service:DesiredCount", MinCapacity=low, MaxCapacity=high)
         self.write_world_json()
         self.record("world started", "world_started")
 
@@ -211,9 +220,26 @@ class World(TimelineRecorder, Scheduler):
             if os.getppid() != self.parent:
                 self.stop_reason = "parent process exited"
                 break
-            self.step_safely()
+            obs = self.step_safely()
+            if obs is not None and self.opts.scalable is not None:
+                self.keep_scalable_bounds(obs["desired"])
             time.sleep(self.opts.tick)
         log.info("stopping: %s", self.stop_reason)
+
+
+    def keep_scalable_bounds(self, desired: int) -> None:
+        """Application Auto Scaling moves the desired count into new bounds at once ("If
+        it's below the minimum capacity ... adjusts the capacity of the scalable target to
+        place it within these bounds", API_RegisterScalableTarget); moto does not."""
+        targets = self.aas.describe_scalable_targets(
+            ServiceNamespace="ecs", ResourceIds=[f"service/{CLUSTER}/{SERVICE}"],
+            ScalableDimension="ecs:service:DesiredCount")["ScalableTargets"]
+        if not targets:
+            return
+        low, high = targets[0]["MinCapacity"], targets[0]["MaxCapacity"]
+        if not low <= desired <= high:
+            self.c["ecs"].update_service(cluster=CLUSTER, service=SERVICE,
+                                         desiredCount=max(low, min(high, desired)))
 
 
 def install_stop_signals(world: Any) -> None:
@@ -232,13 +258,22 @@ def cmd_serve(args: Any) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative")
     if args.tick == 0 or args.tick > 5:
         raise UsageError("--tick must be in (0, 5] seconds")
+    scalable = None
+    if args.scalable is not None:
+        try:
+            low, high = (int(v) for v in args.scalable.split(","))
+        except ValueError:
+            raise UsageError(f"--scalable takes MIN,MAX, got {args.scalable!r}") from None
+        if not 0 <= low <= high:
+            raise UsageError(f"--scalable needs 0 <= MIN <= MAX, got {args.scalable!r}")
+        scalable = (low, high)
     world = World(WorldOptions(
         dir=Path(args.dir), task_start_delay=args.task_start_delay,
         health_delay=args.health_delay, fail_start=args.fail_start,
         lifetime=args.lifetime, tick=args.tick,
         topology=TopologyOptions(sticky_secs=args.sticky_secs,
                                  deregistration_delay_secs=args.deregistration_delay),
-        watch_alarm=ALARM_HIGH,
+        watch_alarm=ALARM_HIGH, scalable=scalable,
     ))
     install_stop_signals(world)
     try:

@@ -1,5 +1,5 @@
-//! CloudWatch: the configured alarms' current state, and the ECS target group's
-//! `RequestCount`.
+//! CloudWatch: the configured alarms' current state, what they watch (for `spillover
+//! check`), and the ECS target group's `RequestCount`.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,7 +10,8 @@ use aws_sdk_cloudwatch::types::{
 };
 
 use super::Calls;
-use crate::decide::sight::{MetricRef, Sight, sight};
+pub use crate::decide::sight::MetricRef;
+use crate::decide::sight::{Sight, sight};
 use crate::error::{Error, Result};
 use crate::observed::AlarmState;
 
@@ -37,6 +38,29 @@ pub struct Reading {
 pub struct AlarmReadings {
     pub spill: Reading,
     pub warm: Option<Reading>,
+}
+
+/// A configured alarm as `spillover check` sees it: what it watches and how it treats
+/// missing data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlarmInfo {
+    pub name: String,
+    pub composite: bool,
+    /// Its metric, or each `MetricStat` of its metric math.
+    pub metrics: Vec<MetricRef>,
+    /// `TreatMissingData`; CloudWatch's default is `missing`.
+    pub treat_missing_data: Option<String>,
+}
+
+fn metric_ref(namespace: Option<&str>, name: Option<&str>, dimensions: &[Dimension]) -> MetricRef {
+    MetricRef {
+        namespace: namespace.unwrap_or_default().to_string(),
+        name: name.unwrap_or_default().to_string(),
+        dimensions: dimensions
+            .iter()
+            .filter_map(|d| Some((d.name()?.to_string(), d.value()?.to_string())))
+            .collect(),
+    }
 }
 
 /// One alarm as CloudWatch describes it.
@@ -69,27 +93,14 @@ impl Found {
 /// The metrics a metric alarm reads: its single metric, or each `MetricStat` of its metric
 /// math (expressions only combine those).
 fn metrics_of(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> Vec<MetricRef> {
-    let target_group = |dimensions: &[Dimension]| {
-        dimensions
-            .iter()
-            .find(|d| d.name() == Some("TargetGroup"))
-            .and_then(|d| d.value())
-            .map(String::from)
-    };
-    let single = alarm.metric_name().map(|name| MetricRef {
-        namespace: alarm.namespace().unwrap_or_default().to_string(),
-        name: name.to_string(),
-        target_group: target_group(alarm.dimensions()),
-    });
+    let single = alarm
+        .metric_name()
+        .map(|name| metric_ref(alarm.namespace(), Some(name), alarm.dimensions()));
     let math = alarm
         .metrics()
         .iter()
         .filter_map(|q| q.metric_stat()?.metric())
-        .map(|m| MetricRef {
-            namespace: m.namespace().unwrap_or_default().to_string(),
-            name: m.metric_name().unwrap_or_default().to_string(),
-            target_group: target_group(m.dimensions()),
-        });
+        .map(|m| metric_ref(m.namespace(), m.metric_name(), m.dimensions()));
     single.into_iter().chain(math).collect()
 }
 
@@ -131,6 +142,45 @@ impl Alarms {
             spill: self.combine(&found, &self.names, "SPILLOVER_ALARM_NAMES")?,
             warm,
         })
+    }
+
+    /// The named alarms that exist, with what they watch (`DescribeAlarms`). A metric alarm
+    /// names its metric either at the top level or in `Metrics` (metric math), each with a
+    /// `MetricStat`: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricAlarm.html>.
+    pub async fn describe_for_check(&self, names: &[String]) -> Result<Vec<AlarmInfo>> {
+        let mut found = Vec::new();
+        for chunk in names.chunks(100) {
+            let mut next = None;
+            loop {
+                self.calls.read();
+                let out = self
+                    .client
+                    .describe_alarms()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .alarm_types(AlarmType::MetricAlarm)
+                    .alarm_types(AlarmType::CompositeAlarm)
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
+                found.extend(out.metric_alarms().iter().map(|a| AlarmInfo {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    composite: false,
+                    metrics: metrics_of(a),
+                    treat_missing_data: a.treat_missing_data().map(String::from),
+                }));
+                found.extend(out.composite_alarms().iter().map(|a| AlarmInfo {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    composite: true,
+                    ..AlarmInfo::default()
+                }));
+                next = out.next_token().map(String::from);
+                if next.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn describe(&self, names: &[String]) -> Result<Vec<Found>> {

@@ -1,11 +1,12 @@
-//! ECS: the service's desired count and tags (spillover's marks), and its tasks.
+//! ECS: the service's desired count and tags (spillover's marks), its tasks, and whether
+//! it registers its tasks in the configured ECS target group.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use aws_sdk_ecs::primitives::DateTime;
-use aws_sdk_ecs::types::{DesiredStatus, Tag, Task};
+use aws_sdk_ecs::types::{DesiredStatus, Service, Tag, Task};
 
 use super::Calls;
 use crate::error::{Error, Result};
@@ -24,6 +25,8 @@ pub struct Ecs {
     client: aws_sdk_ecs::Client,
     cluster: String,
     service: String,
+    /// `SPILLOVER_ECS_TARGET_GROUP_ARN`: the service's `loadBalancers` must name it.
+    target_group: String,
     /// The service's ARN, as `DescribeServices` gives it (long or short format).
     arn: OnceLock<String>,
     calls: Arc<Calls>,
@@ -36,27 +39,55 @@ pub struct ServiceState {
     pub tags: HashMap<String, String>,
 }
 
+/// The service as `DescribeServices` describes it (for `spillover check`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceInfo {
+    pub desired: i32,
+    pub task_definition: String,
+    /// `awsvpcConfiguration.subnets`; empty without an awsvpc network configuration.
+    pub subnets: Vec<String>,
+    /// `FARGATE`, `EC2`, `EXTERNAL`, or empty with a capacity provider strategy.
+    pub launch_type: String,
+    pub capacity_providers: Vec<String>,
+    /// The target groups of its `loadBalancers`.
+    pub target_groups: Vec<String>,
+}
+
 impl Ecs {
     pub fn new(
         client: aws_sdk_ecs::Client,
         cluster: String,
         service: String,
+        target_group: String,
         calls: Arc<Calls>,
     ) -> Self {
         Ecs {
             client,
             cluster,
             service,
+            target_group,
             arn: OnceLock::new(),
             calls,
         }
     }
 
     /// The desired count and the tags (two reads: `DescribeServices`, `ListTagsForResource`).
+    /// A service whose `loadBalancers` do not name the ECS target group is refused: its
+    /// tasks would never turn healthy there.
     pub async fn service_state(&self) -> Result<ServiceState> {
-        let desired = self.desired_count().await?;
+        let service = self.describe_service().await?;
+        let info = service_info(&service);
+        registers_in(&info.target_groups, &self.target_group).map_err(Error::Topology)?;
         let tags = self.tags().await?;
-        Ok(ServiceState { desired, tags })
+        Ok(ServiceState {
+            desired: info.desired,
+            tags,
+        })
+    }
+
+    /// The service's task definition, network, launch type and target groups.
+    pub async fn service_info(&self) -> Result<ServiceInfo> {
+        Ok(service_info(&self.describe_service().await?))
     }
 
     async fn arn(&self) -> Result<String> {
@@ -117,6 +148,10 @@ impl Ecs {
     }
 
     pub async fn desired_count(&self) -> Result<i32> {
+        Ok(self.describe_service().await?.desired_count())
+    }
+
+    async fn describe_service(&self) -> Result<Service> {
         self.calls.read();
         let out = self
             .client
@@ -126,6 +161,8 @@ impl Ecs {
             .send()
             .await
             .map_err(|e| Error::aws("ecs:DescribeServices", e))?;
+        // A service that does not exist is not an error but a `failures` entry with reason
+        // MISSING: <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html>.
         let service = out
             .services()
             .iter()
@@ -139,7 +176,7 @@ impl Ecs {
         if let Some(arn) = service.service_arn() {
             let _ = self.arn.set(arn.to_string());
         }
-        Ok(service.desired_count())
+        Ok(service.clone())
     }
 
     pub async fn set_desired_count(&self, desired: i32) -> Result<()> {
@@ -225,6 +262,50 @@ impl Ecs {
     }
 }
 
+fn service_info(service: &Service) -> ServiceInfo {
+    let subnets = service
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .map(|a| a.subnets().to_vec())
+        .unwrap_or_default();
+    ServiceInfo {
+        desired: service.desired_count(),
+        task_definition: service.task_definition().unwrap_or_default().to_string(),
+        subnets,
+        launch_type: service
+            .launch_type()
+            .map(|l| l.as_str().to_string())
+            .unwrap_or_default(),
+        capacity_providers: service
+            .capacity_provider_strategy()
+            .iter()
+            .map(|c| c.capacity_provider().to_string())
+            .collect(),
+        target_groups: service
+            .load_balancers()
+            .iter()
+            .filter_map(|l| l.target_group_arn().map(String::from))
+            .collect(),
+    }
+}
+
+/// The service must register its tasks in the ECS target group, or they never turn healthy
+/// there (and a wrong target group gets the weight).
+pub fn registers_in(service_target_groups: &[String], ecs_tg: &str) -> Result<(), String> {
+    if service_target_groups.iter().any(|tg| tg == ecs_tg) {
+        return Ok(());
+    }
+    let registers = if service_target_groups.is_empty() {
+        "no target group (no loadBalancers)".to_string()
+    } else {
+        service_target_groups.join(", ")
+    };
+    Err(format!(
+        "the ECS service registers its tasks in {registers}, not in SPILLOVER_ECS_TARGET_GROUP_ARN ({ecs_tg}); \
+         set SPILLOVER_ECS_TARGET_GROUP_ARN to the service's target group, or add it to the service's loadBalancers"
+    ))
+}
+
 /// Counts running and pending tasks of `service` and finds one that failed to start.
 ///
 /// Only tasks whose group is `service:NAME` count: `ListTasks` may return other tasks
@@ -292,6 +373,22 @@ mod tests {
 
     fn at(t: SystemTime) -> DateTime {
         DateTime::from(t)
+    }
+
+    #[test]
+    fn the_service_must_register_its_tasks_in_the_ecs_target_group() {
+        let ecs = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/ecs/2";
+        let other = "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/old/3";
+        assert_eq!(registers_in(&[other.into(), ecs.into()], ecs), Ok(()));
+        let err = registers_in(&[other.into()], ecs).unwrap_err();
+        assert!(
+            err.contains(&format!(
+                "registers its tasks in {other}, not in SPILLOVER_ECS_TARGET_GROUP_ARN"
+            )),
+            "{err}"
+        );
+        let err = registers_in(&[], ecs).unwrap_err();
+        assert!(err.contains("no target group"), "{err}");
     }
 
     #[test]

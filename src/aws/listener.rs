@@ -1,10 +1,11 @@
-//! ELBv2: the two forward weights of a listener default action or rule, and the ECS
-//! target group's health.
+//! ELBv2: the two forward weights of a listener default action or rule, the ECS target
+//! group's health, and what the two target groups are (checked once per process).
 //!
 //! A write sends back the actions exactly as read, with only the two weights changed, so
 //! stickiness, other target groups, authentication actions and their order are kept.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, TargetHealthStateEnum};
 
@@ -18,7 +19,45 @@ pub struct Listener {
     site: ForwardSite,
     lambda_tg: String,
     ecs_tg: String,
+    /// Set once the two target groups were found of the right types: they are read once
+    /// per process (a Lambda cold start), not on every tick.
+    target_groups_checked: OnceLock<()>,
     calls: Arc<Calls>,
+}
+
+/// Which of the two configured target groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Lambda,
+    Ecs,
+}
+
+impl Role {
+    /// The variable that names it.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Role::Lambda => "SPILLOVER_LAMBDA_TARGET_GROUP_ARN",
+            Role::Ecs => "SPILLOVER_ECS_TARGET_GROUP_ARN",
+        }
+    }
+}
+
+/// A target group as `DescribeTargetGroups` gives it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetGroupInfo {
+    pub arn: String,
+    /// `lambda`, `ip`, `instance` or `alb`.
+    pub target_type: String,
+    pub health_check_interval_secs: Option<i32>,
+    pub healthy_threshold: Option<i32>,
+}
+
+/// The listener or rule that holds the forward action, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteInfo {
+    /// A rule that is its listener's default rule (`IsDefault`).
+    pub is_default_rule: bool,
+    pub actions: Vec<Action>,
 }
 
 impl Listener {
@@ -34,6 +73,7 @@ impl Listener {
             site,
             lambda_tg,
             ecs_tg,
+            target_groups_checked: OnceLock::new(),
             calls,
         }
     }
@@ -42,9 +82,10 @@ impl Listener {
         Ok(self.forward().await?.0)
     }
 
-    /// The two weights and the forward action's stickiness in seconds (0 when off).
+    /// The two weights and the forward action's stickiness in seconds (0 when off). The
+    /// first call in a process also checks the two target groups' types.
     pub async fn forward(&self) -> Result<(Weights, u32)> {
-        let actions = self.actions().await?;
+        let (actions, ()) = tokio::try_join!(self.actions(), self.check_target_groups())?;
         let action = &actions[forward_action(&actions, &self.lambda_tg, &self.ecs_tg)?];
         Ok((
             weights_of(action, &self.lambda_tg, &self.ecs_tg),
@@ -178,7 +219,109 @@ impl Listener {
         ))
     }
 
-    async fn actions(&self) -> Result<Vec<Action>> {
+    /// Refuses target groups of the wrong type (the two ARNs swapped, or another target
+    /// group): two `DescribeTargetGroups` the first time, nothing after that.
+    async fn check_target_groups(&self) -> Result<()> {
+        if self.target_groups_checked.get().is_some() {
+            return Ok(());
+        }
+        let (lambda, ecs) = tokio::try_join!(
+            self.target_group(Role::Lambda),
+            self.target_group(Role::Ecs)
+        )?;
+        target_types_fit(&lambda.target_type, &ecs.target_type).map_err(Error::Topology)?;
+        let _ = self.target_groups_checked.set(());
+        Ok(())
+    }
+
+    /// One of the two target groups (`DescribeTargetGroups`); a missing one is an error
+    /// naming its variable.
+    pub async fn target_group(&self, role: Role) -> Result<TargetGroupInfo> {
+        let arn = self.arn_of(role);
+        self.calls.read();
+        let out = self
+            .client
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::aws_naming(
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    e,
+                    role.variable(),
+                )
+            })?;
+        let found = out
+            .target_groups()
+            .iter()
+            .find(|t| t.target_group_arn() == Some(arn))
+            .ok_or_else(|| {
+                Error::Topology(format!(
+                    "target group {arn} not found; check {}",
+                    role.variable()
+                ))
+            })?;
+        Ok(TargetGroupInfo {
+            arn: arn.to_string(),
+            target_type: found
+                .target_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            health_check_interval_secs: found.health_check_interval_seconds(),
+            healthy_threshold: found.healthy_threshold_count(),
+        })
+    }
+
+    /// A target group's attributes (`DescribeTargetGroupAttributes`), by key.
+    pub async fn target_group_attributes(&self, role: Role) -> Result<HashMap<String, String>> {
+        self.calls.read();
+        let out = self
+            .client
+            .describe_target_group_attributes()
+            .target_group_arn(self.arn_of(role))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::aws_naming(
+                    "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    e,
+                    role.variable(),
+                )
+            })?;
+        Ok(out
+            .attributes()
+            .iter()
+            .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
+            .collect())
+    }
+
+    /// The targets registered in a target group (`DescribeTargetHealth`): for the Lambda
+    /// target group, the function's ARN.
+    pub async fn targets(&self, role: Role) -> Result<Vec<String>> {
+        self.calls.read();
+        let out = self
+            .client
+            .describe_target_health()
+            .target_group_arn(self.arn_of(role))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::aws_naming(
+                    "elasticloadbalancing:DescribeTargetHealth",
+                    e,
+                    role.variable(),
+                )
+            })?;
+        Ok(out
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| d.target()?.id().map(String::from))
+            .collect())
+    }
+
+    /// The listener or rule as read, default rule or not (for `spillover check`).
+    pub async fn site(&self) -> Result<SiteInfo> {
         self.calls.read();
         match &self.site {
             ForwardSite::Listener(arn) => {
@@ -194,7 +337,10 @@ impl Listener {
                         "listener {arn} not found (check SPILLOVER_LISTENER_ARN)"
                     ))
                 })?;
-                Ok(listener.default_actions().to_vec())
+                Ok(SiteInfo {
+                    is_default_rule: false,
+                    actions: listener.default_actions().to_vec(),
+                })
             }
             ForwardSite::Rule(arn) => {
                 let out = self
@@ -207,9 +353,31 @@ impl Listener {
                 let rule = out.rules().first().ok_or_else(|| {
                     Error::Topology(format!("rule {arn} not found (check SPILLOVER_RULE_ARN)"))
                 })?;
-                Ok(rule.actions().to_vec())
+                // `IsDefault` is in every rule DescribeRules returns:
+                // <https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_Rule.html>.
+                Ok(SiteInfo {
+                    is_default_rule: rule.is_default() == Some(true),
+                    actions: rule.actions().to_vec(),
+                })
             }
         }
+    }
+
+    fn arn_of(&self, role: Role) -> &str {
+        match role {
+            Role::Lambda => &self.lambda_tg,
+            Role::Ecs => &self.ecs_tg,
+        }
+    }
+
+    /// The actions of the listener default action or rule; a default rule is refused
+    /// before anything is written.
+    async fn actions(&self) -> Result<Vec<Action>> {
+        let site = self.site().await?;
+        if site.is_default_rule {
+            return Err(Error::Topology(default_rule_refused(self.site.arn())));
+        }
+        Ok(site.actions)
     }
 }
 
@@ -243,6 +411,37 @@ const READ_BACK_DELAYS: [std::time::Duration; 3] = [
     std::time::Duration::from_millis(500),
     std::time::Duration::from_millis(1000),
 ];
+
+/// Why a listener's default rule is refused, and what to set instead.
+pub fn default_rule_refused(arn: &str) -> String {
+    format!(
+        "SPILLOVER_RULE_ARN ({arn}) is its listener's default rule, which ModifyRule cannot change; \
+         unset SPILLOVER_RULE_ARN and set SPILLOVER_LISTENER_ARN to the listener's ARN to weight its default action"
+    )
+}
+
+/// The Lambda target group must be of type `lambda`, the ECS one `ip` (Fargate) or
+/// `instance`; the two swapped is named as such.
+pub fn target_types_fit(lambda: &str, ecs: &str) -> Result<(), String> {
+    let serves_tasks = |t: &str| t == "ip" || t == "instance";
+    if serves_tasks(lambda) && ecs == "lambda" {
+        return Err(format!(
+            "SPILLOVER_LAMBDA_TARGET_GROUP_ARN and SPILLOVER_ECS_TARGET_GROUP_ARN are swapped: the first is an {lambda} target group, \
+             the second a lambda one; swap their values"
+        ));
+    }
+    if lambda != "lambda" {
+        return Err(format!(
+            "SPILLOVER_LAMBDA_TARGET_GROUP_ARN is a target group of type {lambda:?}; set it to the target group of type lambda that holds the function"
+        ));
+    }
+    if !serves_tasks(ecs) {
+        return Err(format!(
+            "SPILLOVER_ECS_TARGET_GROUP_ARN is a target group of type {ecs:?}; set it to the ip (Fargate) or instance target group the ECS service registers its tasks in"
+        ));
+    }
+    Ok(())
+}
 
 /// ALB treats a target group listed without a weight as weight 1.
 const DEFAULT_WEIGHT: i32 = 1;
@@ -283,6 +482,12 @@ fn forward_action(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<u
                 missing.join(" and ")
             ))
         })
+}
+
+/// The two weights and the stickiness of the forward action that lists both target groups.
+pub fn forward_of(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<(Weights, u32)> {
+    let action = &actions[forward_action(actions, lambda_tg, ecs_tg)?];
+    Ok((weights_of(action, lambda_tg, ecs_tg), sticky_secs(action)))
 }
 
 fn find_weights(actions: &[Action], lambda_tg: &str, ecs_tg: &str) -> Result<Weights> {
@@ -524,6 +729,27 @@ pub(crate) mod tests {
 
         let err = find_weights(&[authenticate()], LAMBDA_TG, ECS_TG).unwrap_err();
         assert!(err.to_string().contains("no forward action"), "{err}");
+    }
+
+    #[test]
+    fn target_groups_of_the_wrong_type_are_refused_and_swapped_ones_named() {
+        assert_eq!(target_types_fit("lambda", "ip"), Ok(()));
+        assert_eq!(target_types_fit("lambda", "instance"), Ok(()));
+        let swapped = target_types_fit("ip", "lambda").unwrap_err();
+        assert!(swapped.contains("are swapped"), "{swapped}");
+        let wrong_lambda = target_types_fit("instance", "ip").unwrap_err();
+        assert!(
+            wrong_lambda.starts_with(
+                "SPILLOVER_LAMBDA_TARGET_GROUP_ARN is a target group of type \"instance\""
+            ),
+            "{wrong_lambda}"
+        );
+        let wrong_ecs = target_types_fit("lambda", "alb").unwrap_err();
+        assert!(
+            wrong_ecs
+                .starts_with("SPILLOVER_ECS_TARGET_GROUP_ARN is a target group of type \"alb\""),
+            "{wrong_ecs}"
+        );
     }
 
     #[test]

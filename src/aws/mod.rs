@@ -202,6 +202,7 @@ impl Aws {
                 ecs,
                 config.cluster.clone(),
                 config.service.clone(),
+                config.ecs_target_group_arn.clone(),
                 calls.clone(),
             ),
             listener: listener::Listener::new(

@@ -13,13 +13,22 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One metric an alarm reads: its namespace, name and `TargetGroup` dimension (if any).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One metric an alarm reads: its namespace, name and dimensions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricRef {
     pub namespace: String,
     pub name: String,
-    /// The `TargetGroup` dimension's value (`targetgroup/NAME/ID`), when it has one.
-    pub target_group: Option<String>,
+    pub dimensions: Vec<(String, String)>,
+}
+
+impl MetricRef {
+    /// The value of one dimension (`TargetGroup` is `targetgroup/NAME/ID`).
+    pub fn dimension(&self, name: &str) -> Option<&str> {
+        self.dimensions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// What an alarm can see of the split.
@@ -48,8 +57,8 @@ pub fn sight(metrics: Option<&[MetricRef]>, lambda_tg: &str, ecs_tg: &str) -> Si
                 ));
             }
             "AWS/ApplicationELB" => {
-                if let Some(group) = &metric.target_group {
-                    groups.push(group.as_str());
+                if let Some(group) = metric.dimension("TargetGroup") {
+                    groups.push(group);
                 }
             }
             other => {
@@ -79,7 +88,10 @@ mod tests {
         MetricRef {
             namespace: namespace.into(),
             name: name.into(),
-            target_group: group.map(String::from),
+            dimensions: group
+                .map(|g| ("TargetGroup".to_string(), g.to_string()))
+                .into_iter()
+                .collect(),
         }
     }
 
