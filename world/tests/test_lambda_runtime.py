@@ -240,13 +240,19 @@ def test_the_spillover_binary_speaks_this_runtime_api(tmp_path: Path) -> None:
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    event = json.loads((ROOT / "events" / "alarm-unconfigured.json").read_text())
+    # A rejected event is answered (a retry cannot help); a configured alarm whose AWS
+    # calls fail (nothing listens) is an error, which Lambda would retry.
+    rejected = json.loads((ROOT / "events" / "alarm-unconfigured.json").read_text())
+    failing = json.loads((ROOT / "events" / "alarm-metric.json").read_text())
     with running_function(tmp_path, Clock(speed=10.0), argv=[str(BINARY)], env=env,
                           retry_delays=()) as fn:
-        fn.invoke_async(event, kind="alarm")
-        fn.invoke_async(event, kind="alarm")
-        invs = finished(fn, timeout=15)
-    assert [i.outcome for i in invs] == ["error", "error"]
+        fn.invoke_async(rejected, kind="alarm")
+        fn.invoke_async(failing, kind="alarm")
+        invs = finished(fn, timeout=60)
+    assert [i.outcome for i in invs] == ["ok", "error"]
     assert [i.cold_start for i in invs] == [True, False]  # the runtime kept polling /next
-    assert "billing-estimate-high" in invs[0].response["errorMessage"]
-    assert invs[0].response["errorType"]
+    assert invs[0].response["outcome"] == "rejected"
+    assert invs[0].response["retryable"] is False
+    assert "billing-estimate-high" in invs[0].response["error"]
+    assert invs[1].response["errorType"]
+    assert invs[1].response["errorMessage"].startswith("AWS call "), invs[1].response
