@@ -201,11 +201,14 @@ def test_arn_parameters_are_validated(controller_template):
 def test_alarms_on_the_failure_queue_and_on_errors(controller_template, topic):
     stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "AlarmTopicArn": topic, "SpilledAlarmMinutes": "0"})
     alarms = [a["Properties"] for a in stack.of_type("AWS::CloudWatch::Alarm").values()]
-    metrics = {(a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms}
+    metrics = {(a["Namespace"], a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms
+               if "MetricName" in a}
     assert metrics == {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "getatt:FailureQueue.QueueName"),
         ("AWS/Lambda", "Errors", "ref:SpilloverFunction"),
     }
+    # And the embedded Failed + Rejected (metric math), which count what Lambda does not retry.
+    assert sum("Metrics" in a for a in alarms) == 1
     for alarm in alarms:
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm.get("AlarmActions", []) == ([topic] if topic else [])
@@ -244,6 +247,23 @@ def test_spilled_too_long_alarm_watches_the_share_on_ecs(controller_template):
 def test_spilled_too_long_alarm_can_be_left_out(controller_template, extra):
     stack = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, **extra})
     assert "SpilledTooLongAlarm" not in stack.resources()
+
+
+def test_runs_failed_alarm_counts_the_failures_lambda_does_not_retry(controller_template):
+    stack = cfn_eval.Stack(controller_template, LISTENER_PARAMS)
+    alarm = stack.resources()["RunsFailedAlarm"]["Properties"]
+    stats = {q["Id"]: q["MetricStat"] for q in alarm["Metrics"] if "MetricStat" in q}
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {"Failed", "Rejected"}
+    for stat in stats.values():
+        assert stat["Metric"]["MetricName"] in emitted_metric_names()
+        assert stat["Metric"]["Namespace"] == "spillover"
+        assert stat["Metric"]["Dimensions"] == [{"Name": "Service", "Value": LISTENER_PARAMS["ServiceName"]}]
+        assert (stat["Stat"], stat["Period"]) == ("Sum", 60)
+    (expression,) = [q for q in alarm["Metrics"] if q.get("ReturnData")]
+    assert expression["Expression"] == "FILL(failed, 0) + FILL(rejected, 0)"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    off = cfn_eval.Stack(controller_template, {**LISTENER_PARAMS, "Metrics": "off"})
+    assert "RunsFailedAlarm" not in off.resources()
 
 
 def dashboard_metrics(stack) -> list[list]:
