@@ -149,7 +149,8 @@ async fn replay(args: &[&str]) -> Result<i32> {
         .iter()
         .map(|path| Trigger::parse(&read(path)?, &config).map_err(|e| in_file(path, e)))
         .collect::<Result<Vec<_>>>()?;
-    let target = Target::from_env(&config).await?;
+    let shared = crate::aws::shared_config().await;
+    let target = Target::from_shared(&config, &shared)?;
     let dry_run = match permission(&target, flag("--aws"), flag("--yes"), flag("--dry-run"))? {
         Permission::Write => false,
         Permission::DryRun => true,
@@ -165,7 +166,7 @@ async fn replay(args: &[&str]) -> Result<i32> {
             (true, _) => ": dry run, nothing is written",
         }
     );
-    let controller = Controller::new(config.clone(), Aws::from_env(&config).await);
+    let controller = Controller::new(config.clone(), Aws::from_shared(&config, &shared));
     let mut worst = 0;
     for (path, trigger) in paths.iter().zip(triggers) {
         tracing::info!(event = path, "replay");

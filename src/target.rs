@@ -63,11 +63,8 @@ impl Target {
         })
     }
 
-    /// Loads the SDK's shared config (no network call) and resolves the target from it.
-    pub async fn from_env(config: &Config) -> Result<Self> {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .load()
-            .await;
+    /// Resolves the target from the SDK's shared config (see [`crate::aws::shared_config`]).
+    pub fn from_shared(config: &Config, shared: &aws_config::SdkConfig) -> Result<Self> {
         Self::resolve(
             config,
             shared.endpoint_url(),

@@ -132,6 +132,18 @@ impl Drop for Emulator {
     }
 }
 
+/// A rejected event is answered with its summary (no retry can help), not failed.
+fn rejected_answer(code: i32, stdout: &str, stderr: &str) -> Value {
+    assert_eq!(code, 0, "{stderr}");
+    let response: Value = serde_json::from_str(stdout).unwrap();
+    assert_eq!(
+        (&response["outcome"], &response["retryable"]),
+        (&Value::from("rejected"), &Value::from(false)),
+        "{response}"
+    );
+    response
+}
+
 #[test]
 fn alarm_and_ok_through_the_lambda_runtime_emulator() {
     let world = World::start(&[
@@ -167,13 +179,7 @@ fn alarm_and_ok_through_the_lambda_runtime_emulator() {
     // An alarm that is not configured is rejected, and nothing is written. Running it again
     // cannot help, so it is answered (not failed): Lambda does not retry it.
     let (code, stdout, stderr) = emulator.invoke("alarm-unconfigured.json");
-    assert_eq!(code, 0, "{stderr}");
-    let response: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(
-        (&response["outcome"], &response["retryable"]),
-        (&Value::from("rejected"), &Value::from(false)),
-        "{response}"
-    );
+    let response = rejected_answer(code, &stdout, &stderr);
     assert!(
         response["error"]
             .as_str()
@@ -188,13 +194,7 @@ fn alarm_and_ok_through_the_lambda_runtime_emulator() {
 
     // A key given twice is refused on the Lambda path too, whichever name comes last.
     let (code, stdout, stderr) = emulator.invoke("malformed-duplicate-key.json");
-    assert_eq!(code, 0, "{stderr}");
-    let response: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(
-        (&response["outcome"], &response["retryable"]),
-        (&Value::from("rejected"), &Value::from(false)),
-        "{response}"
-    );
+    rejected_answer(code, &stdout, &stderr);
     assert!(
         watch_log().contains("the key \"alarmName\" appears twice"),
         "{stderr}

@@ -63,29 +63,25 @@ fn metric_ref(namespace: Option<&str>, name: Option<&str>, dimensions: &[Dimensi
     }
 }
 
-/// One alarm as CloudWatch describes it.
+/// One alarm as CloudWatch describes it: what it watches, its state and when that changed.
 struct Found {
-    name: String,
+    info: AlarmInfo,
     state: Option<StateValue>,
     /// When its state last changed (or, where CloudWatch does not say, was last updated).
     changed_at: Option<DateTime>,
-    /// The metrics it reads; `None` for a composite alarm.
-    metrics: Option<Vec<MetricRef>>,
 }
 
 impl Found {
     fn new(
-        name: Option<&str>,
+        info: AlarmInfo,
         state: Option<&StateValue>,
         transitioned: Option<&DateTime>,
         updated: Option<&DateTime>,
-        metrics: Option<Vec<MetricRef>>,
     ) -> Self {
         Found {
-            name: name.unwrap_or_default().to_string(),
+            info,
             state: state.cloned(),
             changed_at: transitioned.or(updated).copied(),
-            metrics,
         }
     }
 }
@@ -148,39 +144,8 @@ impl Alarms {
     /// names its metric either at the top level or in `Metrics` (metric math), each with a
     /// `MetricStat`: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricAlarm.html>.
     pub async fn describe_for_check(&self, names: &[String]) -> Result<Vec<AlarmInfo>> {
-        let mut found = Vec::new();
-        for chunk in names.chunks(100) {
-            let mut next = None;
-            loop {
-                self.calls.read();
-                let out = self
-                    .client
-                    .describe_alarms()
-                    .set_alarm_names(Some(chunk.to_vec()))
-                    .alarm_types(AlarmType::MetricAlarm)
-                    .alarm_types(AlarmType::CompositeAlarm)
-                    .set_next_token(next)
-                    .send()
-                    .await
-                    .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
-                found.extend(out.metric_alarms().iter().map(|a| AlarmInfo {
-                    name: a.alarm_name().unwrap_or_default().to_string(),
-                    composite: false,
-                    metrics: metrics_of(a),
-                    treat_missing_data: a.treat_missing_data().map(String::from),
-                }));
-                found.extend(out.composite_alarms().iter().map(|a| AlarmInfo {
-                    name: a.alarm_name().unwrap_or_default().to_string(),
-                    composite: true,
-                    ..AlarmInfo::default()
-                }));
-                next = out.next_token().map(String::from);
-                if next.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok(found)
+        let found = self.describe(names).await?;
+        Ok(found.into_iter().map(|f| f.info).collect())
     }
 
     async fn describe(&self, names: &[String]) -> Result<Vec<Found>> {
@@ -208,21 +173,30 @@ impl Alarms {
                 .await
                 .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
             let metric = out.metric_alarms().iter().map(|a| {
+                let info = AlarmInfo {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    composite: false,
+                    metrics: metrics_of(a),
+                    treat_missing_data: a.treat_missing_data().map(String::from),
+                };
                 Found::new(
-                    a.alarm_name(),
+                    info,
                     a.state_value(),
                     a.state_transitioned_timestamp(),
                     a.state_updated_timestamp(),
-                    Some(metrics_of(a)),
                 )
             });
             let composite = out.composite_alarms().iter().map(|a| {
+                let info = AlarmInfo {
+                    name: a.alarm_name().unwrap_or_default().to_string(),
+                    composite: true,
+                    ..AlarmInfo::default()
+                };
                 Found::new(
-                    a.alarm_name(),
+                    info,
                     a.state_value(),
                     a.state_transitioned_timestamp(),
                     a.state_updated_timestamp(),
-                    None,
                 )
             });
             found.extend(metric.chain(composite));
@@ -243,7 +217,7 @@ impl Alarms {
         let mut latest: Option<SystemTime> = None;
         let mut blind = true;
         for name in names {
-            let alarm = found.iter().find(|a| &a.name == name).ok_or_else(|| {
+            let alarm = found.iter().find(|a| &a.info.name == name).ok_or_else(|| {
                 Error::Topology(format!(
                     "alarm {name:?} from {variable} does not exist in CloudWatch"
                 ))
@@ -255,7 +229,8 @@ impl Alarms {
             });
             let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
             latest = latest.max(changed_at);
-            blind &= sight(alarm.metrics.as_deref(), lambda_tg, ecs_tg) == Sight::Blind;
+            let metrics = (!alarm.info.composite).then_some(alarm.info.metrics.as_slice());
+            blind &= sight(metrics, lambda_tg, ecs_tg) == Sight::Blind;
         }
         Ok(Reading {
             state: AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData),

@@ -454,23 +454,6 @@ mod tests {
     }
 
     #[test]
-    fn a_task_stopped_for_failing_health_checks_is_a_failure() {
-        let now = SystemTime::now();
-        let reason = "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/ecs/2)";
-        let tasks = [task("a", "service:web-app", "STOPPED")
-            .stopped_reason(reason)
-            .stop_code(TaskStopCode::ServiceSchedulerInitiated)
-            .stopped_at(at(now + Duration::from_secs(1)))
-            .build()];
-        assert_eq!(
-            classify(&tasks, "web-app", Some(now))
-                .stopped
-                .map(|s| s.reason),
-            Some(reason.to_string())
-        );
-    }
-
-    #[test]
     fn tasks_stopped_by_a_scale_in_are_not_failures() {
         let now = SystemTime::now();
         let tasks = [

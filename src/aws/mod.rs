@@ -226,25 +226,35 @@ impl Aws {
     /// Builds the clients from the environment's AWS config (`AWS_ENDPOINT_URL` included),
     /// with spillover's retry policy and timeouts (`retry_config`).
     pub async fn from_env(config: &Config) -> Self {
-        let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .retry_config(retry_config())
-            .timeout_config(timeout_config())
-            .load()
-            .await;
+        Self::from_shared(config, &shared_config().await)
+    }
+
+    /// Builds the clients from a shared config loaded by [`shared_config`].
+    pub fn from_shared(config: &Config, shared: &aws_config::SdkConfig) -> Self {
         let mut aws = Self::new(
             config,
-            aws_sdk_cloudwatch::Client::new(&shared),
-            aws_sdk_ecs::Client::new(&shared),
-            aws_sdk_elasticloadbalancingv2::Client::new(&shared),
-            aws_sdk_applicationautoscaling::Client::new(&shared),
+            aws_sdk_cloudwatch::Client::new(shared),
+            aws_sdk_ecs::Client::new(shared),
+            aws_sdk_elasticloadbalancingv2::Client::new(shared),
+            aws_sdk_applicationautoscaling::Client::new(shared),
         );
         aws.events = config.event_bus.clone().map(|bus| {
             events::Events::new(
-                aws_sdk_eventbridge::Client::new(&shared),
+                aws_sdk_eventbridge::Client::new(shared),
                 bus,
                 aws.calls.clone(),
             )
         });
         aws
     }
+}
+
+/// The environment's AWS config (`AWS_ENDPOINT_URL` included), with spillover's retry policy
+/// and timeouts (`retry_config`). Loading it makes no network call.
+pub async fn shared_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .load()
+        .await
 }
