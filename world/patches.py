@@ -92,6 +92,11 @@ def apply_moto_patches() -> None:
     5. A task's ENI gets a free private IP inside its subnet (moto picks any
        random 10.x.y.z, which AWS would refuse to register in an IP target
        group of this VPC). The world's tasks always land in the first subnet.
+    8. GetMetricData matches a metric's dimensions whatever their order, as CloudWatch
+       does ("CloudWatch treats each unique combination of dimensions as a separate
+       metric", GetMetricStatistics API reference). moto means to (it compares both
+       lists sorted), but its Dimension.__lt__ compares one's value with the other's
+       name, so the sort, and whether a query finds the data, depend on the values.
     """
     from moto.ecs import models as ecs_models
 
@@ -236,6 +241,10 @@ def apply_moto_patches() -> None:
 
     Alarm.__init__ = alarm_init
     Alarm.update_state = update_state
+
+    # 8. Dimensions ordered by (name, value), so that moto's sorted comparison holds.
+    cw_models.Dimension.__lt__ = lambda self, other: (  # type: ignore[method-assign]
+        (self.name or "", self.value or "") < (other.name or "", other.value or ""))
 
     Backend._spillover_world_patched = True
 
