@@ -803,7 +803,7 @@ async fn return_shifts_back_first_and_scales_in_on_a_later_run_once_traffic_left
     assert_eq!(
         fake.world.lock().unwrap().metric_queries,
         [
-            "AWS/ApplicationELB RequestCount TargetGroup=targetgroup/ecs/2,LoadBalancer=app/web/1 Sum period=60 window=60"
+            "AWS/ApplicationELB RequestCount TargetGroup=targetgroup/ecs/2,LoadBalancer=app/web/1 Sum period=60 window=120"
         ]
     );
     assert_eq!(fake.target_group_attributes.num_calls(), 1);
@@ -1420,7 +1420,7 @@ async fn with_stickiness_the_scale_in_waits_until_sticky_sessions_expire() {
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(fake.writes()[2..], ["desired=0"]);
     assert!(
-        fake.world.lock().unwrap().metric_queries[0].ends_with("window=3600"),
+        fake.world.lock().unwrap().metric_queries[0].ends_with("window=3660"),
         "{:?}",
         fake.world.lock().unwrap().metric_queries
     );

@@ -242,7 +242,8 @@ impl Alarms {
 
 impl Alarms {
     /// The sum of `metric` (namespace `AWS/ApplicationELB`, statistic Sum) for a target
-    /// group of a load balancer over the last `window`, in periods of `period`.
+    /// group of a load balancer over at least the last `window`, in periods of `period`
+    /// (see [`query_start`]).
     ///
     /// ELB publishes a `RequestCount` datapoint only for periods with requests, so no
     /// datapoints means no requests:
@@ -256,7 +257,7 @@ impl Alarms {
         period: Duration,
     ) -> Result<f64> {
         let end = SystemTime::now();
-        let start = end - window.max(period);
+        let start = query_start(end, window, period);
         let query = MetricDataQuery::builder()
             .id("requests")
             .return_data(true)
@@ -303,6 +304,40 @@ impl Alarms {
     }
 }
 
+/// Where a query that must see every request of the last `window` starts: one period
+/// before the window. A datapoint is stamped with the start of its period and
+/// `StartTime` is inclusive, so a period that began before the window but ends inside it
+/// (requests the window must count) is only returned when the query starts at or before
+/// that period's start. CloudWatch rounds a recent `StartTime` down to the minute, which
+/// covers this for 60 s periods only; the local world does not round at all.
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html>
+fn query_start(end: SystemTime, window: Duration, period: Duration) -> SystemTime {
+    end - window.max(period) - period
+}
+
 fn dimension(name: &str, value: &str) -> Dimension {
     Dimension::builder().name(name).value(value).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_starts_early_enough_for_every_period_that_overlaps_the_window() {
+        let end = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let minute = Duration::from_secs(60);
+        for (window, period) in [(300, 60), (60, 60), (20, 4), (30, 300)] {
+            let (window, period) = (Duration::from_secs(window), Duration::from_secs(period));
+            let start = query_start(end, window, period);
+            let window_start = end - window.max(period);
+            // Any period that began up to one period before the window ends inside it.
+            let straddling = window_start - period + Duration::from_secs(1);
+            assert!(start <= straddling, "{window:?} in periods of {period:?}");
+            // No more than one period of extra history.
+            assert!(end.duration_since(start).unwrap() <= window.max(period) + period);
+        }
+        let start = query_start(end, Duration::from_secs(300), minute);
+        assert_eq!(end.duration_since(start).unwrap(), Duration::from_secs(360));
+    }
 }
