@@ -68,6 +68,9 @@ pub struct Config {
     pub step_settle: Duration,
     /// Period of the `RequestCount` query that tells whether traffic has left ECS.
     pub metric_period: Duration,
+    /// Longest wait, from the return, for the ECS target group's requests to stop before
+    /// the scale-in goes ahead anyway (clients that never pause keep a refreshed cookie).
+    pub scale_in_max_wait: Duration,
     pub poll: PollSettings,
     /// CloudWatch embedded metrics in the per-invocation log line; `None` when off.
     pub metrics: Option<MetricsSettings>,
@@ -143,6 +146,7 @@ impl Config {
             min_spill: vars.seconds("SPILLOVER_MIN_SPILL_SECS", 120)?,
             step_settle: vars.seconds("SPILLOVER_STEP_SETTLE_SECS", 120)?,
             metric_period: vars.seconds("SPILLOVER_METRIC_PERIOD_SECS", 60)?,
+            scale_in_max_wait: vars.seconds("SPILLOVER_SCALE_IN_MAX_WAIT_SECS", 1800)?,
             // Fast reaction: one check every 800 ms without backoff. A check reads the
             // target health (and the tasks only when it looks ready, or every few checks
             // to catch a task that failed to start), so the wait stays under 3 reads/s and
@@ -475,6 +479,7 @@ pub(crate) mod tests {
         assert_eq!(config.min_spill, Duration::from_secs(120));
         assert_eq!(config.step_settle, Duration::from_secs(120));
         assert_eq!(config.metric_period, Duration::from_secs(60));
+        assert_eq!(config.scale_in_max_wait, Duration::from_secs(1800));
         assert!(config.warm_alarm_names.is_empty());
         assert_eq!(config.poll.interval, Duration::from_millis(800));
         assert_eq!(config.poll.max_interval, Duration::from_millis(800));

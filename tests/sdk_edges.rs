@@ -840,6 +840,35 @@ async fn no_scale_in_while_the_ecs_target_group_still_serves_requests_or_drains(
 }
 
 #[tokio::test]
+async fn a_trickle_that_never_stops_is_scaled_in_after_the_longest_wait() {
+    let fake = Fake::new(World {
+        sticky: false,
+        request_counts: vec![1.0],
+        ..World::spilled()
+            .with_alarm(StateValue::Ok)
+            .with_mark("spillover:returned-at", 1700)
+    });
+    fake.world.lock().unwrap().weights = (1, 0);
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let plan = summary.plan.unwrap();
+    assert!(plan.reason.contains("still served 1 requests"), "{}", plan.reason);
+    // The next look: one window (60 s) later, sooner than the longest wait (100 s away).
+    assert_eq!(plan.scale_in_after_secs.map(f64::round), Some(60.0));
+
+    // 30 minutes since the return, a request still arrives now and then: scale in.
+    fake.world
+        .lock()
+        .unwrap()
+        .set_mark("spillover:returned-at", 1800);
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let reason = summary.plan.unwrap().reason;
+    assert!(reason.contains("SPILLOVER_SCALE_IN_MAX_WAIT_SECS"), "{reason}");
+    assert_eq!(fake.writes(), ["desired=0"]);
+}
+
+#[tokio::test]
 async fn progressive_steps_move_one_step_per_run_and_record_each_change() {
     let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
     let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);

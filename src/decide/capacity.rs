@@ -13,7 +13,10 @@
 //! - the stickiness window (at least one metric period) has passed since the return, and
 //!   the target group's deregistration delay too;
 //! - the ECS target group's `RequestCount` over that window is 0: sticky clients stay on
-//!   the target group they got, whatever the weights, as long as their cookie lives.
+//!   the target group they got, whatever the weights, as long as their cookie lives;
+//! - or, so that it is never stuck, `SPILLOVER_SCALE_IN_MAX_WAIT_SECS` has passed since the
+//!   return: a client that never pauses for a whole window refreshes its cookie forever
+//!   (a monitor, a long session), and the tasks would otherwise stay for it.
 
 use super::hold::{Held, warm_calm};
 use super::{Draft, Step};
@@ -102,11 +105,25 @@ pub(super) fn scale_in(draft: &mut Draft, calm: &Result<(), Held>) {
         return;
     }
     if drain.requests > 0.0 {
-        draft.note(format!(
-            "scale-in waits: the ECS target group still served {} requests in the last {:.0}s",
-            drain.requests, drain.window_secs
-        ));
-        draft.scale_in_after_secs = Some(drain.window_secs);
+        let max_wait = c.scale_in_max_wait.as_secs_f64();
+        let served = format!(
+            "the ECS target group still served {:.0} requests in the last {:.0}s",
+            drain.requests.ceil(),
+            drain.window_secs
+        );
+        match o.marks.returned_secs_ago {
+            Some(age) if age >= max_wait => {
+                draft.note(format!(
+                    "scale in although {served}: {age:.0}s since the return, past SPILLOVER_SCALE_IN_MAX_WAIT_SECS ({max_wait:.0}s); sticky clients still on ECS lose their session"
+                ));
+                draft.steps.push(step);
+            }
+            age => {
+                draft.note(format!("scale-in waits: {served}"));
+                let to_bound = age.map_or(f64::INFINITY, |age| max_wait - age);
+                draft.scale_in_after_secs = Some(drain.window_secs.min(to_bound));
+            }
+        }
         return;
     }
     draft.note("traffic has left ECS: scale in");

@@ -613,7 +613,8 @@ fn the_saved_minimum_is_restored_only_after_traffic_has_left_ecs() {
         plan_with(&config, &returned.clone().drained()).steps,
         [RestoreMinCapacity { from: 2, to: 0 }]
     );
-    assert!(plan_with(&config, &returned.clone().with_drain(3.0, 0.0)).is_noop());
+    let still_served = returned.clone().returned_ago(600.0).with_drain(3.0, 0.0);
+    assert!(plan_with(&config, &still_served).is_noop());
     // Nothing saved: the policy's own minimum stays, nothing to restore.
     let never_raised = Observed::half_returned().with_scalable(1, 10).drained();
     assert!(plan_with(&config, &never_raised).is_noop());
@@ -656,6 +657,26 @@ fn scale_in_waits_until_traffic_has_left_ecs() {
         (
             (returned(600.0).with_sticky(600), Some(drain(0.0, 300.0))),
             (true, None, None),
+        ),
+        // Still requests, but the longest wait (1800 s) since the return is over: a
+        // client that never pauses must not keep the tasks forever.
+        (
+            (returned(1800.0).with_sticky(600), Some(drain(12.0, 0.0))),
+            (true, None, None),
+        ),
+        // Still requests, the longest wait ends before the window would: wake then.
+        (
+            (returned(1500.0).with_sticky(600), Some(drain(12.0, 0.0))),
+            (false, None, Some(300.0)),
+        ),
+        // No return mark to count from (someone else returned the traffic): only the
+        // evidence decides.
+        (
+            (
+                Observed::half_returned().with_marks(Marks::default()),
+                Some(drain(12.0, 0.0)),
+            ),
+            (false, None, Some(600.0)),
         ),
         // No stickiness: one metric period (60 s) stands for the window.
         ((returned(30.0), None), (false, None, Some(30.0))),
@@ -843,7 +864,13 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                 let drain = o
                     .drain
                     .expect("scale-in without evidence that traffic left");
-                assert_eq!(drain.requests, 0.0, "{o:?} {plan:?}");
+                assert!(
+                    drain.requests == 0.0
+                        || o.marks
+                            .returned_secs_ago
+                            .is_some_and(|age| age >= c.scale_in_max_wait.as_secs_f64()),
+                    "scale-in while ECS still serves, inside the longest wait: {o:?} {plan:?}"
+                );
                 let window = f64::from(o.sticky_secs).max(c.metric_period.as_secs_f64());
                 if let Some(age) = o.marks.returned_secs_ago {
                     assert!(
