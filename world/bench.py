@@ -22,7 +22,7 @@ from .scenario import load
 
 COLUMNS = ("scenario", "controller", "requests", "5xx", "floor", "5xx/floor", "spills/returns",
            "weight changes", "unsafe s", "healthy→weights s", "reads/s waiting", "ECS task-s",
-           "idle after s", "stuck", "invocations", "AWS calls")
+           "idle after s (target)", "sticky tail s", "stuck", "invocations", "AWS calls")
 
 
 def label(summary: dict[str, Any]) -> str:
@@ -47,10 +47,18 @@ def row(summary: dict[str, Any]) -> list[str]:
         str(summary["unsafe_seconds"]),
         worst(summary, "healthy_to_weights_secs"), worst(summary, "reads_per_sec_waiting"),
         f"{summary['ecs_task_seconds']:,}",
-        "-" if summary.get("idle_after_secs") is None else str(summary["idle_after_secs"]),
+        idle(summary),
+        "-" if summary.get("sticky_tail_secs") is None else str(summary["sticky_tail_secs"]),
         "**yes**" if summary["stuck"] else "no", str(summary["controller_invocations"]),
         str(summary["aws_calls"]),
     ]
+
+
+def idle(summary: dict[str, Any]) -> str:
+    after, target = summary.get("idle_after_secs"), summary.get("idle_target_secs")
+    if after is None:
+        return "-"
+    return f"{after} ({target})" if target is not None else str(after)
 
 
 def table(summaries: list[dict[str, Any]]) -> str:

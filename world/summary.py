@@ -96,6 +96,28 @@ def idle_after_secs(rows: list[dict[str, Any]], scenario: Scenario) -> int | Non
     return max(0, idle_since - (over[-1] + 1))
 
 
+def sticky_tail_secs(rows: list[dict[str, Any]]) -> int | None:
+    """Seconds from the last return (ECS weight back to 0) to the last request ECS got:
+    sticky clients keep their target group, whatever the weights, until their session
+    ends. None if traffic never went back to Lambda."""
+    returned = None
+    for prev, row in zip(rows, rows[1:]):
+        if prev["ecs_weight"] > 0 and row["ecs_weight"] == 0:
+            returned = row["t"]
+    if returned is None:
+        return None
+    last = max((r["t"] for r in rows if r["t"] >= returned and r.get("to_ecs", 0.0) > 1e-9),
+               default=returned)
+    return last - returned
+
+
+def idle_target_secs(scenario: Scenario) -> int:
+    """Issue 8's bound on "idle after": the return hold, plus the stickiness window, plus two
+    ticks (spillover's return hold: the scenario's setting, else the default)."""
+    hold = float(scenario.controller.env.get("SPILLOVER_RETURN_HOLD_SECS", 300))
+    return round(hold + scenario.listener.stickiness_secs + 2 * scenario.controller.tick_secs)
+
+
 def wait_reactions(api: list[dict[str, Any]], calls: list[tuple[float, str]],
                    speed: float) -> list[dict[str, float]]:
     """For each scale-out by the controller whose first weight write came once a target was
@@ -164,6 +186,8 @@ def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str
         "ecs_task_seconds": sum(r["running"] + r["pending"] + r["draining"] for r in rows),
         "stuck": stuck,
         "idle_after_secs": idle_after_secs(rows, scenario),
+        "idle_target_secs": idle_target_secs(scenario),
+        "sticky_tail_secs": sticky_tail_secs(rows),
         "final": {k: last.get(k) for k in ("lambda_weight", "ecs_weight", "desired", "healthy")},
         "reaction_secs": reaction,
         "controller_invocations": len(invocations),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from world.scenario import load
-from world.summary import floor_5xx, idle_after_secs, summarize, wait_reactions
+from world.summary import (floor_5xx, idle_after_secs, idle_target_secs, sticky_tail_secs,
+                           summarize, wait_reactions)
 
 SCENARIO = load(Path(__file__).resolve().parent / "scenarios" / "short-spike.json")
 # short-spike: Lambda carries 100 rps; earliest ECS = 60 (alarm) + 10 (start) + 10 (health) = 80 s
@@ -50,6 +51,24 @@ def test_idle_after_counts_from_the_end_of_the_last_overload() -> None:
     assert idle_after_secs(rows, SCENARIO) == 125 - 50
     still_out = [dict(r, desired=2) for r in rows]
     assert idle_after_secs(still_out, SCENARIO) is None
+
+
+def test_the_sticky_tail_runs_from_the_last_return_to_the_last_request_on_ecs() -> None:
+    rows = [row(t, ew=1 if 10 <= t < 20 or 40 <= t < 60 else 0,
+                to_ecs=5.0 if 10 <= t < 75 else 0.0) for t in range(100)]
+    assert sticky_tail_secs(rows) == 74 - 60
+    never_returned = [dict(r, ecs_weight=1) for r in rows]
+    assert sticky_tail_secs(never_returned) is None
+    no_tail = [dict(r, to_ecs=5.0 if r["ecs_weight"] else 0.0) for r in rows]
+    assert sticky_tail_secs(no_tail) == 0
+
+
+def test_the_idle_target_is_the_hold_plus_the_stickiness_window_plus_two_ticks() -> None:
+    hold = float(SCENARIO.controller.env.get("SPILLOVER_RETURN_HOLD_SECS", 300))
+    assert idle_target_secs(SCENARIO) == round(
+        hold + SCENARIO.listener.stickiness_secs + 2 * SCENARIO.controller.tick_secs)
+    sawtooth = load(Path(__file__).resolve().parents[1] / "scenarios" / "sawtooth.json")
+    assert idle_target_secs(sawtooth) == 300 + 300 + 120
 
 
 def test_reaction_is_from_the_first_healthy_target_to_the_controllers_weight_write() -> None:
