@@ -112,7 +112,7 @@ def sticky_tail_secs(rows: list[dict[str, Any]]) -> int | None:
 
 
 def idle_target_secs(scenario: Scenario) -> int:
-    """Issue 8's bound on "idle after": the return hold, plus the stickiness window, plus two
+    """The ECS cost target for "idle after": the return hold, plus the stickiness window, plus two
     ticks (spillover's return hold: the scenario's setting, else the default)."""
     hold = float(scenario.controller.env.get("SPILLOVER_RETURN_HOLD_SECS", 300))
     return round(hold + scenario.listener.stickiness_secs + 2 * scenario.controller.tick_secs)
