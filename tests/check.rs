@@ -124,6 +124,7 @@ fn check_passes_a_healthy_world_and_names_each_broken_part() {
         "auto scaling",
         "alarm web-app-demand",
         "alarm web-app-demand missing data",
+        "return",
         "function timeout",
     ] {
         assert!(

@@ -852,7 +852,11 @@ async fn a_trickle_that_never_stops_is_scaled_in_after_the_longest_wait() {
     let summary = run(&fake.controller(&[])).await;
     assert_eq!(summary.outcome, Outcome::NoOp);
     let plan = summary.plan.unwrap();
-    assert!(plan.reason.contains("still served 1 requests"), "{}", plan.reason);
+    assert!(
+        plan.reason.contains("still served 1 requests"),
+        "{}",
+        plan.reason
+    );
     // The next look: one window (60 s) later, sooner than the longest wait (100 s away).
     assert_eq!(plan.scale_in_after_secs.map(f64::round), Some(60.0));
 
@@ -864,7 +868,10 @@ async fn a_trickle_that_never_stops_is_scaled_in_after_the_longest_wait() {
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     let reason = summary.plan.unwrap().reason;
-    assert!(reason.contains("SPILLOVER_SCALE_IN_MAX_WAIT_SECS"), "{reason}");
+    assert!(
+        reason.contains("SPILLOVER_SCALE_IN_MAX_WAIT_SECS"),
+        "{reason}"
+    );
     assert_eq!(fake.writes(), ["desired=0"]);
 }
 

@@ -5,6 +5,7 @@ use crate::aws::alarms::{AlarmInfo, MetricRef};
 use crate::aws::ecs::registers_in;
 use crate::aws::listener::{TargetGroupInfo, target_types_fit};
 use crate::config::{Config, ForwardSite};
+use crate::decide::sight::{Sight, sight};
 
 use Status::{Fail, Ok as Pass, Warn};
 
@@ -30,10 +31,11 @@ pub fn checklist(facts: &Facts, config: &Config) -> Vec<Item> {
     items.extend(target_groups(facts, config));
     items.push(health_check(facts, config));
     items.push(deregistration_delay(facts));
-    items.push(stickiness(&facts.site));
+    items.push(stickiness(&facts.site, config));
     items.extend(service(facts, config));
     items.push(auto_scaling(facts, config));
     items.extend(alarms(facts, config));
+    items.push(way_back(facts, config));
     items.push(timeout(facts, config));
     items
 }
@@ -192,7 +194,7 @@ fn deregistration_delay(facts: &Facts) -> Item {
     }
 }
 
-fn stickiness(site: &Result<SiteFacts, String>) -> Item {
+fn stickiness(site: &Result<SiteFacts, String>, config: &Config) -> Item {
     let topic = "stickiness";
     let Ok(SiteFacts {
         forward: Ok((_, sticky)),
@@ -201,23 +203,22 @@ fn stickiness(site: &Result<SiteFacts, String>) -> Item {
     else {
         return Item::new(Warn, topic, "unknown: the forward action could not be read");
     };
+    // Each request refreshes the cookie: a client stays on ECS until it pauses this long.
+    let max_wait = config.scale_in_max_wait.as_secs();
+    let waits = format!(
+        "after a return a sticky client stays on ECS until it pauses this long (each request renews its cookie); \
+         the scale-in waits for this long without a request on ECS, at most SPILLOVER_SCALE_IN_MAX_WAIT_SECS ({max_wait} s) after the return"
+    );
     match *sticky {
         0 => Item::new(Pass, topic, "off: each weight change moves clients at once"),
         s if s > LONG_STICKINESS_SECS => Item::new(
             Warn,
             topic,
             format!(
-                "{s} s: after a return, sticky clients stay on ECS this long and the scale-in waits for them; \
-                 a duration of at most {LONG_STICKINESS_SECS} s returns sooner"
+                "{s} s: {waits}; a duration of at most {LONG_STICKINESS_SECS} s returns sooner"
             ),
         ),
-        s => Item::new(
-            Pass,
-            topic,
-            format!(
-                "{s} s: after a return, sticky clients stay on ECS up to this long; the scale-in waits until no request reaches it"
-            ),
-        ),
+        s => Item::new(Pass, topic, format!("{s} s: {waits}")),
     }
 }
 
@@ -494,6 +495,37 @@ fn missing_data(removed: &[String], missing: &str, topic: String) -> Item {
             format!("{other}: not a value CloudWatch documents"),
         ),
     }
+}
+
+/// How traffic comes back: in one move when every spill alarm is blind to the split (the
+/// same rule as the run's, [`sight`]), else one step per run.
+fn way_back(facts: &Facts, config: &Config) -> Item {
+    let topic = "return";
+    let Ok(found) = &facts.alarms else {
+        return Item::new(Warn, topic, "unknown: the alarms could not be read");
+    };
+    let lambda_tg = target_group_dimension(&config.lambda_target_group_arn);
+    let ecs_tg = target_group_dimension(&config.ecs_target_group_arn);
+    for name in &config.alarm_names {
+        let Some(alarm) = found.iter().find(|a| &a.name == name) else {
+            return Item::new(Warn, topic, format!("unknown: alarm {name} does not exist"));
+        };
+        let metrics = (!alarm.composite).then_some(alarm.metrics.as_slice());
+        if let Sight::Sees(why) = sight(metrics, &lambda_tg, &ecs_tg) {
+            return Item::new(
+                Pass,
+                topic,
+                format!(
+                    "step by step (SPILLOVER_STEPS, one step per run after the hold): alarm {name} sees the split: {why}"
+                ),
+            );
+        }
+    }
+    Item::new(
+        Pass,
+        topic,
+        "in one move after the hold: every spill alarm measures demand whatever the split",
+    )
 }
 
 fn timeout(facts: &Facts, config: &Config) -> Item {

@@ -309,6 +309,20 @@ fn a_long_deregistration_delay_or_stickiness_warns() {
     };
     assert_line(&sticky(0), &cfg, "stickiness", Status::Ok, "off");
     assert_line(&sticky(3600), &cfg, "stickiness", Status::Ok, "3600 s");
+    assert_line(
+        &sticky(60),
+        &cfg,
+        "stickiness",
+        Status::Ok,
+        "until it pauses this long",
+    );
+    assert_line(
+        &sticky(60),
+        &cfg,
+        "stickiness",
+        Status::Ok,
+        "SPILLOVER_SCALE_IN_MAX_WAIT_SECS (1800 s)",
+    );
     assert_line(&sticky(86400), &cfg, "stickiness", Status::Warn, "86400 s");
 }
 
@@ -389,6 +403,54 @@ fn an_alarm_that_does_not_exist_fails_naming_its_variable() {
         "alarm warm",
         Status::Fail,
         "fix its name in SPILLOVER_WARM_ALARM_NAMES",
+    );
+}
+
+#[test]
+fn the_return_is_one_move_only_when_every_spill_alarm_is_blind_to_the_split() {
+    let cfg = config(&[]);
+    assert_line(&healthy(), &cfg, "return", Status::Ok, "in one move");
+    let mut facts = healthy();
+    facts.alarms = Ok(vec![alarm(
+        "demand",
+        vec![metric(
+            "AWS/Lambda",
+            "ConcurrentExecutions",
+            &[("FunctionName", "web-app")],
+        )],
+        None,
+    )]);
+    assert_line(&facts, &cfg, "return", Status::Ok, "step by step");
+    assert_line(&facts, &cfg, "return", Status::Ok, "ConcurrentExecutions");
+    // A second spill alarm that sees the split makes the return stepwise too.
+    let two = config(&[("SPILLOVER_ALARM_NAMES", "demand,lambda-side")]);
+    let mut facts = healthy();
+    facts.alarms = Ok(vec![
+        demand(),
+        alarm(
+            "lambda-side",
+            vec![metric(
+                "AWS/ApplicationELB",
+                "RequestCount",
+                &[("TargetGroup", "targetgroup/lambda/1")],
+            )],
+            Some("notBreaching"),
+        ),
+    ]);
+    assert_line(
+        &facts,
+        &two,
+        "return",
+        Status::Ok,
+        "alarm lambda-side sees the split",
+    );
+    facts.alarms = Ok(vec![demand()]);
+    assert_line(
+        &facts,
+        &two,
+        "return",
+        Status::Warn,
+        "lambda-side does not exist",
     );
 }
 
