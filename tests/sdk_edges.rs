@@ -1151,7 +1151,7 @@ async fn a_task_the_scheduler_stops_for_failed_health_checks_ends_the_wait() {
     // reason tells them apart.
     for reason in [
         "Task failed container health checks",
-        "ECS is performing maintenance on the underlying infrastructure hosting the task",
+        "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/ecs/2)",
     ] {
         let fake = Fake::new(World {
             fail_reason: Some(reason.into()),
@@ -1165,6 +1165,31 @@ async fn a_task_the_scheduler_stops_for_failed_health_checks_ends_the_wait() {
         }
         assert_eq!(fake.writes(), ["desired=2"], "no weight change");
     }
+}
+
+#[tokio::test]
+async fn a_task_moved_off_retired_infrastructure_does_not_end_the_wait() {
+    // The scheduler replaces it: the wait goes on to its budget rather than failing at
+    // the first check.
+    let fake = Fake::new(World {
+        fail_reason: Some(
+            "ECS is performing maintenance on the underlying infrastructure hosting the task"
+                .into(),
+        ),
+        fail_stop_code: TaskStopCode::ServiceSchedulerInitiated,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[("SPILLOVER_WAIT_BUDGET_SECS", "2")])).await;
+    match &summary.error {
+        Some(Error::Timeout { .. }) => {}
+        other => panic!("expected the wait to time out, got {other:?}"),
+    }
+    assert!(
+        summary.durations_ms.total >= 1900,
+        "{}",
+        summary.durations_ms.total
+    );
+    assert_eq!(fake.writes(), ["desired=2"], "no weight change");
 }
 
 #[tokio::test]

@@ -329,16 +329,20 @@ fn classify(tasks: &[Task], service: &str, stopped_since: Option<SystemTime>) ->
     counts
 }
 
-/// A task stopped after `since` for a reason other than the scheduler scaling the service in.
+/// A task stopped after `since` for a reason other than the scheduler scaling the service in
+/// or replacing the task.
 ///
-/// Only a stopped reason that starts with "Scaling activity initiated by" is a scale-in
-/// (or a deployment replacing the task). The stop code does not tell: ECS also stops with
+/// A stopped reason that starts with "Scaling activity initiated by" is a scale-in (or a
+/// deployment replacing the task); "ECS is performing maintenance on the underlying
+/// infrastructure hosting the task" is a task moved off retired infrastructure, which the
+/// service scheduler replaces (most often an older task, stopped while we wait for the new
+/// ones). The stop code does not tell them apart: ECS also stops with
 /// `ServiceSchedulerInitiated` the tasks that fail their container health checks ("Task
-/// failed container health checks"), their ELB health checks ("Task failed ELB health
-/// checks in (target-group ...)") and the ones it moves off retired infrastructure ("ECS
-/// is performing maintenance on the underlying infrastructure hosting the task"), and each
-/// of those means the capacity we wait for is not coming as planned
+/// failed container health checks") or their ELB health checks ("Task failed ELB health
+/// checks in (target-group ...)"), and those mean the capacity we wait for is not coming
+/// as planned
 /// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html>,
+/// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html>,
 /// <https://repost.aws/knowledge-center/ecs-task-stopped>).
 fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
     let since = DateTime::from(since?);
@@ -347,8 +351,8 @@ fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
         .or(task.stopped_at())
         .or(task.created_at())?;
     let reason = task.stopped_reason().filter(|r| !r.is_empty())?;
-    let scaled_in = reason.starts_with(SCALE_IN_REASON);
-    (stopped_at.secs() >= since.secs() && !scaled_in).then(|| StoppedTask {
+    let replaced = reason.starts_with(SCALE_IN_REASON) || reason.starts_with(MAINTENANCE_REASON);
+    (stopped_at.secs() >= since.secs() && !replaced).then(|| StoppedTask {
         arn: task.task_arn().unwrap_or_default().to_string(),
         reason: reason.to_string(),
     })
@@ -357,6 +361,9 @@ fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
 /// How the service scheduler's stopped reason starts when it scales in or replaces a task
 /// in a deployment: "Scaling activity initiated by (deployment ecs-svc/...)".
 const SCALE_IN_REASON: &str = "Scaling activity initiated by";
+
+/// How ECS's stopped reason starts when it retires the infrastructure under a task.
+const MAINTENANCE_REASON: &str = "ECS is performing maintenance";
 
 #[cfg(test)]
 mod tests {
@@ -471,11 +478,23 @@ mod tests {
     }
 
     #[test]
-    fn scheduler_stops_for_health_checks_or_maintenance_are_failures() {
+    fn a_task_moved_off_retired_infrastructure_is_not_a_failure() {
+        let now = SystemTime::now();
+        let tasks = [task("old", "service:web-app", "STOPPED")
+            .stopped_reason(
+                "ECS is performing maintenance on the underlying infrastructure hosting the task",
+            )
+            .stop_code(TaskStopCode::ServiceSchedulerInitiated)
+            .stopped_at(at(now + Duration::from_secs(1)))
+            .build()];
+        assert_eq!(classify(&tasks, "web-app", Some(now)).stopped, None);
+    }
+
+    #[test]
+    fn scheduler_stops_for_health_checks_are_failures() {
         let now = SystemTime::now();
         for reason in [
             "Task failed container health checks",
-            "ECS is performing maintenance on the underlying infrastructure hosting the task",
             "Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/ecs/2)",
         ] {
             let tasks = [task("a", "service:web-app", "STOPPED")
