@@ -1,6 +1,7 @@
 //! The command-line tool: `plan`, `replay`, `status` and `check`.
 
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
@@ -21,6 +22,7 @@ Usage:
   spillover replay [--dry-run] EVENT.json...          run the loop for each event against the
                                                       local world (AWS_ENDPOINT_URL)
   spillover replay --aws [--yes] EVENT.json...        ... against real AWS: a dry run without --yes
+  spillover replay --timeout-secs N ...               ... each run under a Lambda deadline N s away
   spillover status                                    print the observed state as JSON
   spillover check [--json] [--timeout-secs N]         check the configured resources; read-only
 
@@ -123,16 +125,24 @@ fn plan(args: &[&str]) -> Result<i32> {
     Ok(0)
 }
 
-/// `replay [--dry-run] [--aws [--yes]] EVENT.json...`: every event is checked before the
-/// first AWS call, and real AWS is an explicit choice (see [`crate::target`]).
+/// `replay [--dry-run] [--aws [--yes]] [--timeout-secs N] EVENT.json...`: every event is
+/// checked before the first AWS call, and real AWS is an explicit choice (see
+/// [`crate::target`]). `--timeout-secs` runs each event as the function would with that
+/// timeout: the wait ends the margin before the deadline, and every call is abandoned half
+/// the margin before it.
 async fn replay(args: &[&str]) -> Result<i32> {
     const FLAGS: [&str; 3] = ["--dry-run", "--aws", "--yes"];
     let flag = |name: &str| args.contains(&name);
-    let paths: Vec<&str> = args
-        .iter()
-        .copied()
-        .filter(|a| !FLAGS.contains(a))
-        .collect();
+    let mut timeout = None;
+    let mut paths: Vec<&str> = Vec::new();
+    let mut rest = args.iter().copied();
+    while let Some(arg) = rest.next() {
+        match arg {
+            "--timeout-secs" => timeout = Some(function_timeout(rest.next())?),
+            a if FLAGS.contains(&a) => {}
+            a => paths.push(a),
+        }
+    }
     if paths.is_empty() {
         return Err(usage_error("replay needs at least one EVENT.json"));
     }
@@ -170,8 +180,9 @@ async fn replay(args: &[&str]) -> Result<i32> {
     let mut worst = 0;
     for (path, trigger) in paths.iter().zip(triggers) {
         tracing::info!(event = path, "replay");
+        let lambda_deadline = timeout.map(|secs| SystemTime::now() + Duration::from_secs_f64(secs));
         let summary = controller
-            .run(trigger, controller.deadline(None), dry_run)
+            .run(trigger, controller.deadline(lambda_deadline), dry_run)
             .await;
         print(&summary);
         if let Some(e) = &summary.error {
@@ -189,34 +200,39 @@ async fn status() -> Result<i32> {
     Ok(0)
 }
 
+/// The value of `--timeout-secs`: the function's timeout in seconds, above 0.
+fn function_timeout(value: Option<&str>) -> Result<f64> {
+    let value = value.ok_or_else(|| usage_error("--timeout-secs needs a number of seconds"))?;
+    match value.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(secs),
+        _ => Err(usage_error(&format!(
+            "the function timeout must be a number of seconds above 0, got {value:?}"
+        ))),
+    }
+}
+
 /// `check [--json] [--timeout-secs N]`: the checklist, exit 0 (all ✓), 1 (a ⚠) or 2 (a ✗).
 /// The controller's Lambda timeout comes from `--timeout-secs`, else
 /// `AWS_LAMBDA_FUNCTION_TIMEOUT`.
 async fn check(args: &[&str]) -> Result<i32> {
     let mut json = false;
-    let mut timeout = std::env::var("AWS_LAMBDA_FUNCTION_TIMEOUT").ok();
-    let mut rest = args.iter();
+    let from_env = std::env::var("AWS_LAMBDA_FUNCTION_TIMEOUT").ok();
+    let mut timeout = None;
+    let mut rest = args.iter().copied();
     while let Some(arg) = rest.next() {
-        match *arg {
+        match arg {
             "--json" => json = true,
-            "--timeout-secs" => {
-                timeout = Some(
-                    rest.next()
-                        .ok_or_else(|| usage_error("--timeout-secs needs a number of seconds"))?
-                        .to_string(),
-                )
-            }
+            "--timeout-secs" => timeout = Some(function_timeout(rest.next())?),
             other => return Err(usage_error(&format!("check: unknown argument {other}"))),
         }
     }
-    let timeout = timeout
-        .map(|t| match t.trim().parse::<f64>() {
-            Ok(secs) if secs > 0.0 => Ok(secs),
-            _ => Err(usage_error(&format!(
-                "the function timeout must be a number of seconds above 0, got {t:?}"
-            ))),
-        })
-        .transpose()?;
+    let timeout = match timeout {
+        Some(secs) => Some(secs),
+        None => from_env
+            .as_deref()
+            .map(|t| function_timeout(Some(t)))
+            .transpose()?,
+    };
     let config = Config::from_env()?;
     let aws = Aws::from_env(&config).await;
     let facts = crate::check::read::facts(&aws, &config, timeout).await;

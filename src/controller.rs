@@ -21,6 +21,47 @@ pub struct Controller {
     pub aws: Aws,
 }
 
+/// When a run must be done by.
+///
+/// `wait` ends the wait for healthy targets: the budget, or the Lambda deadline less
+/// `SPILLOVER_DEADLINE_MARGIN_MS`. Under a Lambda deadline, `steps` (half the margin before
+/// it) bounds every call the run makes, and `report` (a quarter of the margin before it)
+/// the final look and the notification, so that a call that hangs (each SDK call may take
+/// up to its 20 s operation timeout) ends the run with its summary instead of Lambda
+/// cutting it off with none. On the command line there is no such deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    pub wait: Instant,
+    pub steps: Option<Bound>,
+    pub report: Option<Bound>,
+}
+
+/// A moment some time before the Lambda deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub at: Instant,
+    /// How long before the Lambda deadline `at` is.
+    pub ahead: Duration,
+}
+
+/// `fut`, abandoned at `until` with [`Error::Deadline`] naming `what`.
+async fn bounded<T>(
+    until: Option<Bound>,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(until) = until else {
+        return fut.await;
+    };
+    match tokio::time::timeout_at(until.at, fut).await {
+        Ok(result) => result,
+        Err(_) => {
+            warn!(what, "abandoned: the Lambda deadline is near");
+            Err(Error::Deadline(what.to_string(), until.ahead.as_secs_f64()))
+        }
+    }
+}
+
 impl Controller {
     pub fn new(config: Config, aws: Aws) -> Self {
         Controller { config, aws }
@@ -95,12 +136,14 @@ impl Controller {
         Ok((observed, plan))
     }
 
-    /// The latest moment a wait may end: the budget, or the Lambda deadline less the margin.
+    /// When the run must be done by (see [`Deadline`]).
     ///
     /// A Lambda deadline already past when the invocation starts cannot be real (local
-    /// emulators send a fixed placeholder): then the budget alone bounds the wait.
-    pub fn deadline(&self, lambda_deadline: Option<SystemTime>) -> Instant {
+    /// emulators send a fixed placeholder): then the budget alone bounds the wait, and
+    /// nothing else is bounded.
+    pub fn deadline(&self, lambda_deadline: Option<SystemTime>) -> Deadline {
         let poll = self.config.poll;
+        let now = Instant::now();
         let until_lambda_deadline =
             lambda_deadline.and_then(|d| d.duration_since(SystemTime::now()).ok());
         if lambda_deadline.is_some() && until_lambda_deadline.is_none() {
@@ -112,29 +155,43 @@ impl Controller {
             .map(|left| left.saturating_sub(poll.deadline_margin))
             .map_or(poll.budget, |left| left.min(poll.budget));
         info!(wait_budget_ms = left.as_millis() as u64, "deadline set");
-        Instant::now() + left
+        let before = |part: u32| {
+            let ahead = poll.deadline_margin / part;
+            until_lambda_deadline.map(|until| Bound {
+                at: now + until.saturating_sub(ahead),
+                ahead,
+            })
+        };
+        Deadline {
+            wait: now + left,
+            steps: before(2),
+            report: before(4),
+        }
     }
 
     /// Runs the loop once. Never panics on AWS trouble: failures end up in the summary.
-    pub async fn run(&self, trigger: Trigger, deadline: Instant, dry_run: bool) -> Summary {
+    pub async fn run(&self, trigger: Trigger, deadline: Deadline, dry_run: bool) -> Summary {
         // Boxed: the loop's state machine is deep, and callers (the Lambda runtime, the
         // CLI) nest it further; on the heap it neither grows their futures nor trips the
         // compiler's layout depth limit.
         Box::pin(self.run_once(trigger, deadline, dry_run)).await
     }
 
-    async fn run_once(&self, trigger: Trigger, deadline: Instant, dry_run: bool) -> Summary {
+    async fn run_once(&self, trigger: Trigger, deadline: Deadline, dry_run: bool) -> Summary {
         let started = Instant::now();
         let started_wall = SystemTime::now();
         let calls_before = self.aws.calls.count();
         let mut summary = Summary::new(trigger.clone());
 
-        let (observed, plan) = match self.observe_and_decide(&trigger).await {
+        let observing = self.observe_and_decide(&trigger);
+        let (observed, plan) = match bounded(deadline.steps, "the first look", observing).await {
             Ok(found) => found,
             Err(e) => {
                 warn!(error = %e, "could not observe the world; nothing was written");
                 summary.fail(e);
-                return self.finish(summary, started, calls_before, dry_run).await;
+                return self
+                    .finish(summary, started, calls_before, dry_run, deadline)
+                    .await;
             }
         };
         summary.durations_ms.observe = ms(started.elapsed());
@@ -159,7 +216,8 @@ impl Controller {
             }
             info!(step = %step, "start");
             let step_started = Instant::now();
-            let result = self.execute(&step, deadline, started_wall).await;
+            let executing = self.execute(&step, deadline.wait, started_wall);
+            let result = bounded(deadline.steps, &format!("step \"{step}\""), executing).await;
             let took = step_started.elapsed();
             match result {
                 Ok(stats) => {
@@ -181,11 +239,14 @@ impl Controller {
             .iter()
             .any(|a| a.result != "skipped (dry run)")
         {
-            self.observe().await.ok()
+            bounded(deadline.report, "the last look", self.observe())
+                .await
+                .ok()
         } else {
             Some(observed)
         };
-        self.finish(summary, started, calls_before, dry_run).await
+        self.finish(summary, started, calls_before, dry_run, deadline)
+            .await
     }
 
     /// Counts, announces the run (a spill, a return or a failure; never a dry run) and
@@ -196,6 +257,7 @@ impl Controller {
         started: Instant,
         before: crate::aws::CallCount,
         dry_run: bool,
+        deadline: Deadline,
     ) -> Summary {
         let count = |summary: &mut Summary| {
             summary.aws_calls = self.aws.calls.count().since(before);
@@ -203,7 +265,7 @@ impl Controller {
         };
         count(&mut summary);
         if let (Some(bus), false) = (&self.aws.events, dry_run) {
-            summary.notification = self.notify(bus, &summary).await;
+            summary.notification = self.notify(bus, &summary, deadline.report).await;
             count(&mut summary);
         }
         summary
@@ -215,9 +277,10 @@ impl Controller {
         &self,
         bus: &crate::aws::events::Events,
         summary: &Summary,
+        until: Option<Bound>,
     ) -> Option<Notification> {
         let event = notify::event(summary, &self.config)?;
-        let result = bus.put(&event).await;
+        let result = bounded(until, "the notification", bus.put(&event)).await;
         if let Err(e) = &result {
             warn!(error = %e, detail_type = event.detail_type, "could not publish the notification; the run goes on");
         }
@@ -404,8 +467,8 @@ mod tests {
         Controller::new(config, aws)
     }
 
-    fn left(deadline: Instant) -> Duration {
-        deadline - Instant::now()
+    fn left(deadline: Deadline) -> Duration {
+        deadline.wait - Instant::now()
     }
 
     #[tokio::test(start_paused = true)]
@@ -435,6 +498,38 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn under_a_lambda_deadline_every_call_is_bounded_before_it() {
+        let c = controller();
+        let d = c.deadline(Some(SystemTime::now() + Duration::from_secs(60)));
+        let (steps, report) = (d.steps.unwrap(), d.report.unwrap());
+        let near = |at: Instant, secs: f64| {
+            let got = (at - Instant::now()).as_secs_f64();
+            (got - secs).abs() < 1.0
+        };
+        assert!(
+            near(steps.at, 55.0) && steps.ahead == Duration::from_secs(5),
+            "{d:?}"
+        );
+        assert!(near(report.at, 57.5), "{d:?}");
+        let cli = c.deadline(None);
+        assert!(cli.steps.is_none() && cli.report.is_none());
+
+        // A call that hangs is abandoned at the bound, naming what it was.
+        let hung = async {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            Ok(())
+        };
+        match bounded(d.steps, "step \"set weights\"", hung).await {
+            Err(Error::Deadline(what, ahead)) => {
+                assert_eq!((what.as_str(), ahead), ("step \"set weights\"", 5.0));
+            }
+            other => panic!("expected a deadline error, got {other:?}"),
+        }
+        assert!(Instant::now() >= steps.at);
+        assert!(bounded(None, "no bound", async { Ok(()) }).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_deadline_already_past_falls_back_to_the_budget() {
         let c = controller();
         let placeholder = SystemTime::UNIX_EPOCH + Duration::from_millis(600_000);
@@ -442,5 +537,6 @@ mod tests {
             left(c.deadline(Some(placeholder))),
             Duration::from_secs(240)
         );
+        assert!(c.deadline(Some(placeholder)).steps.is_none());
     }
 }

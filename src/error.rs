@@ -64,6 +64,14 @@ pub enum Error {
     #[error("{0}; nothing more was written and the loop runs again on the next event or retry")]
     Changed(String),
 
+    /// A step (or the first look) had not finished when the Lambda deadline came near: it
+    /// was abandoned so that the run still reports. A write it was making may or may not
+    /// have happened; the next run reads the world again and converges.
+    #[error(
+        "{0} had not finished {1:.1}s before the Lambda deadline and was abandoned; whether it took effect is known only to the next run, which reads the world again"
+    )]
+    Deadline(String, f64),
+
     /// The weights read back after a write are not the ones written.
     #[error(
         "weights read back as lambda {got_lambda} / ecs {got_ecs} after writing lambda {want_lambda} / ecs {want_ecs}"
@@ -95,6 +103,7 @@ impl Error {
                 | Error::Timeout { .. }
                 | Error::NotReady { .. }
                 | Error::Changed(_)
+                | Error::Deadline(..)
                 | Error::Verify { .. }
         )
     }

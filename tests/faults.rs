@@ -90,3 +90,43 @@ fn a_stale_read_after_the_weight_write_does_not_fail_the_shift() {
     assert_eq!(weights(&world.snapshot()), (0, 1));
     assert_eq!(world.faults_injected(), 1, "{:#}", world.faults());
 }
+
+#[test]
+fn a_weight_write_that_hangs_is_abandoned_before_the_lambda_deadline_with_a_summary() {
+    let world = quick_world();
+    // Every attempt at the weight write hangs longer than the function has left.
+    world.set_faults(json!([
+        {"operation": "ModifyListener", "kind": "delay", "secs": 20, "count": 10},
+    ]));
+    world.alarm_from("alarm-metric.json");
+    let started = std::time::Instant::now();
+    // A 12 s function timeout with a 4 s margin: the wait may last 8 s, each call 10 s.
+    let run = world.spillover(
+        &[
+            "replay",
+            "--timeout-secs",
+            "12",
+            &support::event("alarm-metric.json"),
+        ],
+        &[("SPILLOVER_DEADLINE_MARGIN_MS", "4000")],
+    );
+    let took = started.elapsed();
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        took.as_secs_f64() < 12.0,
+        "ended after the deadline: {took:?}"
+    );
+    let summary = run.summary();
+    let error = summary["error"].as_str().unwrap();
+    assert!(
+        error.contains("step \"set weights") && error.contains("2.0s before the Lambda deadline"),
+        "{error}"
+    );
+    assert_eq!(summary["retryable"], true, "{summary:#}");
+    let set = summary["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["step"] == "set_weights"))
+        .unwrap_or_else(|| panic!("no weight step in {summary:#}"));
+    assert_eq!(set["result"], "failed", "{set:#}");
+    assert!(world.faults_injected() >= 1, "{:#}", world.faults());
+}

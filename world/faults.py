@@ -10,11 +10,13 @@ Control API, on the world's endpoint:
 - `DELETE /_world/faults` removes every rule.
 
 A RULE: `operation` (`DescribeTargetHealth`: X-Amz-Target's operation for the JSON
-protocols, `Action=` for the Query protocol), `kind` (`throttle`, `status` or `stale`),
+protocols, `Action=` for the Query protocol), `kind` (`throttle`, `status`, `stale` or
+`delay`),
 `caller` (`spillover`, the default: the Rust SDK's user agent; `seed`, `world` or `any`),
 `count` (faults to inject, default 1), `after` (matching calls to let through first,
-default 0), and for `status`: `status` (default 503) and `code` (the error code, default
-by status). Only one rule answers a call: the first one that has faults left.
+default 0), for `status`: `status` (default 503) and `code` (the error code, default
+by status), and for `delay`: `secs` (1 to 60). Only one rule answers a call: the first one
+that has faults left.
 
 - `throttle`: the error AWS sends when an API's token bucket is empty, in the protocol
   of the call. Query (ELBv2, CloudWatch): HTTP 400 with
@@ -26,6 +28,8 @@ by status). Only one rule answers a call: the first one that has faults left.
 - `stale`: the answer this same request got before the caller's last write to the same
   service, as an eventually consistent read can give it. Only answers given since the rules
   were set are kept; a call with no such earlier answer passes and does not count as matched.
+- `delay`: the call hangs `secs` seconds, then moto answers it (a slow or stuck endpoint;
+  the caller may have given up by then).
 
 The middleware sits inside the `CallCounter`, so a faulted call still counts as a call.
 """
@@ -36,13 +40,15 @@ import io
 import json
 import re
 import threading
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable
 
 from .patches import CallCounter
 
 PATH = "/_world/faults"
-KINDS = ("throttle", "status", "stale")
+KINDS = ("throttle", "status", "stale", "delay")
+MAX_DELAY_SECS = 60
 CALLERS = ("spillover", "seed", "world", "any")
 # The codes AWS gives with a 5xx; the SDKs retry a 500/502/503/504 whatever the code.
 STATUS_CODES = {500: "InternalFailure", 502: "BadGateway", 503: "ServiceUnavailable",
@@ -63,6 +69,7 @@ class Rule:
     after: int = 0
     status: int = 503
     code: str = ""
+    secs: float = 0.0
     matched: int = 0
     injected: int = 0
 
@@ -71,7 +78,8 @@ class Rule:
         """A rule from its JSON; ValueError names the field that is wrong."""
         if not isinstance(doc, dict):
             raise ValueError("each rule must be a JSON object")
-        unknown = set(doc) - {"operation", "kind", "caller", "count", "after", "status", "code"}
+        unknown = set(doc) - {"operation", "kind", "caller", "count", "after", "status", "code",
+                              "secs"}
         if unknown:
             raise ValueError(f"unknown rule field(s): {', '.join(sorted(unknown))}")
         operation = doc.get("operation")
@@ -94,7 +102,13 @@ class Rule:
         code = doc.get("code", "")
         if not isinstance(code, str):
             raise ValueError("rule.code must be a string")
-        return cls(operation=operation, kind=kind, caller=caller, code=code, **ints)
+        secs = doc.get("secs", 0)
+        if kind == "delay" and (not isinstance(secs, (int, float)) or isinstance(secs, bool)
+                                or not 1 <= secs <= MAX_DELAY_SECS):
+            raise ValueError(f"rule.secs must be a number of seconds from 1 to {MAX_DELAY_SECS} "
+                             f"for a delay, not {secs!r}")
+        return cls(operation=operation, kind=kind, caller=caller, code=code, secs=float(secs),
+                   **ints)
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
@@ -196,6 +210,9 @@ class Faults:
         json_protocol = bool(environ.get("HTTP_X_AMZ_TARGET"))
 
         answer = self.injected(caller, operation, key, json_protocol)
+        if isinstance(answer, float):
+            time.sleep(answer)  # outside the lock: other calls go on meanwhile
+            answer = None
         if answer is None:
             answer = self.call_moto(environ)
             with self.lock:
@@ -216,8 +233,9 @@ class Faults:
                    and r.caller in (caller, "any") for r in self.rules)
 
     def injected(self, caller: str, operation: str, key: tuple[str, str, str, bytes],
-                 json_protocol: bool) -> Answer | None:
-        """The fault a rule gives this call, if any; counts what matched and was injected."""
+                 json_protocol: bool) -> Answer | float | None:
+        """The fault a rule gives this call, if any (seconds to hang, for a delay); counts
+        what matched and was injected."""
         with self.lock:
             for rule in self.rules:
                 if rule.operation != operation or rule.caller not in (caller, "any"):
@@ -230,6 +248,8 @@ class Faults:
                 rule.injected += 1
                 if rule.kind == "stale":
                     return self.before_write[key]
+                if rule.kind == "delay":
+                    return rule.secs
                 if rule.kind == "throttle":
                     code = rule.code or ("ThrottlingException" if json_protocol else "Throttling")
                     return error_answer(json_protocol, 400, code, "Rate exceeded")

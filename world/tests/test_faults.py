@@ -101,6 +101,22 @@ def test_a_status_fault_has_the_status_and_a_code_of_the_protocol() -> None:
     assert third[0] == "200 OK"
 
 
+def test_a_delay_hangs_the_call_then_moto_answers_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("world.faults.time.sleep", slept.append)
+    moto = Moto()
+    app = Faults(moto)
+    set_rules(app, {"operation": "DescribeTargetHealth", "kind": "delay", "secs": 12})
+    assert call(app, DTH)[0] == "200 OK"
+    assert call(app, DTH)[0] == "200 OK"
+    assert slept == [12.0], "one delay (count 1), then calls pass at once"
+    assert len(moto.served) == 2, "a delayed call still reaches moto"
+    assert report(app)["injected"] == 1
+    for bad in (0, 61, "5", True):
+        status, answer = set_rules(app, {"operation": "X", "kind": "delay", "secs": bad})
+        assert status.startswith("400") and "rule.secs" in answer["error"], (bad, answer)
+
+
 def test_only_the_callers_calls_and_the_operation_match() -> None:
     app = Faults(Moto())
     set_rules(app, {"operation": "DescribeTargetHealth", "kind": "throttle", "count": 5})
