@@ -244,8 +244,11 @@ def test_the_spillover_binary_speaks_this_runtime_api(tmp_path: Path) -> None:
     # calls fail (nothing listens) is an error, which Lambda would retry.
     rejected = json.loads((ROOT / "events" / "alarm-unconfigured.json").read_text())
     failing = json.loads((ROOT / "events" / "alarm-metric.json").read_text())
-    with running_function(tmp_path, Clock(speed=10.0), argv=[str(BINARY)], env=env,
-                          retry_delays=()) as fn:
+    # The function's timeout (300 AWS s, 30 wall s at speed 10) leaves the run time to fail
+    # on its own: with less than half of SPILLOVER_DEADLINE_MARGIN_MS left, every call
+    # would be abandoned at once for the deadline instead.
+    with running_function(tmp_path, Clock(speed=10.0), timeout_secs=300.0, argv=[str(BINARY)],
+                          env=env, retry_delays=()) as fn:
         fn.invoke_async(rejected, kind="alarm")
         fn.invoke_async(failing, kind="alarm")
         invs = finished(fn, timeout=60)
