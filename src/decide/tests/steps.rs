@@ -1,0 +1,213 @@
+//! Progressive steps.
+
+use super::*;
+
+#[test]
+fn steps_go_up_one_per_run_while_the_alarm_fires_and_ecs_has_the_targets() {
+    let config = test_config_with(&[
+        ("SPILLOVER_STEPS", "10,50,100"),
+        ("SPILLOVER_SPILL_COUNT", "4"),
+    ]);
+    let at = |w: Weights| {
+        Observed::spilled()
+            .with_weights(w.lambda, w.ecs)
+            .with_desired(4)
+    };
+    let table: [(Observed, Vec<Step>); 6] = [
+        // From idle: scale out, wait for 1 (10% of 4, at least min_healthy), first step.
+        (
+            Observed::idle().with_alarm(Alarm),
+            vec![
+                ScaleOut { from: 0, to: 4 },
+                WaitUntilReady { min_healthy: 1 },
+                SetWeights {
+                    from: ON_LAMBDA,
+                    to: weights_at(10),
+                },
+            ],
+        ),
+        // At 10% with 2 healthy: 50% needs 2, there: step now.
+        (
+            at(weights_at(10)).with_healthy(2).with_running(2),
+            vec![SetWeights {
+                from: weights_at(10),
+                to: HALF,
+            }],
+        ),
+        // At 10% with 1 healthy of 4 starting: wait for the second, then step.
+        (
+            at(weights_at(10)).with_healthy(1).with_running(1),
+            vec![
+                WaitUntilReady { min_healthy: 2 },
+                SetWeights {
+                    from: weights_at(10),
+                    to: HALF,
+                },
+            ],
+        ),
+        // At 50%: 100% needs all 4.
+        (
+            at(HALF).with_healthy(4).with_running(4),
+            vec![SetWeights {
+                from: HALF,
+                to: ON_ECS,
+            }],
+        ),
+        // At the top: nothing.
+        (at(ON_ECS).with_healthy(4).with_running(4), vec![]),
+        // Odd weights (1/3 on ECS) go up to the next step above them.
+        (
+            at(Weights { lambda: 2, ecs: 1 })
+                .with_healthy(4)
+                .with_running(4),
+            vec![SetWeights {
+                from: Weights { lambda: 2, ecs: 1 },
+                to: HALF,
+            }],
+        ),
+    ];
+    for (observed, expected) in table {
+        assert_eq!(
+            plan_with(&config, &observed).steps,
+            expected,
+            "{observed:?}"
+        );
+    }
+}
+
+#[test]
+fn under_a_scaling_policy_the_spill_goes_to_the_last_step_at_once() {
+    // Steps 50,100 (the default): a partial step would halve the load the policy scales
+    // the service on, while Lambda keeps throttling.
+    let plan = plan_with(
+        &test_config(),
+        &Observed::idle().with_alarm(Alarm).with_scalable(0, 10),
+    );
+    assert_eq!(
+        plan.steps.last(),
+        Some(&SetWeights {
+            from: ON_LAMBDA,
+            to: ON_ECS,
+        }),
+        "{plan:?}"
+    );
+    // Without one, the first step is the first of the list.
+    let plan = plan_with(&test_config(), &Observed::idle().with_alarm(Alarm));
+    assert_eq!(
+        plan.steps.last(),
+        Some(&SetWeights {
+            from: ON_LAMBDA,
+            to: HALF,
+        }),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_step_is_not_taken_without_room_for_its_targets() {
+    // The scalable target's maximum (1) is below what 100% needs (2): stay at 50%.
+    let config = test_config();
+    let observed = Observed::spilled()
+        .with_weights(1, 1)
+        .with_desired(1)
+        .with_running(1)
+        .with_healthy(1)
+        .with_scalable(1, 1);
+    let plan = plan_with(&config, &observed);
+    assert!(plan.is_noop(), "{plan:?}");
+    assert!(
+        plan.reason.contains("needs 2 healthy targets"),
+        "{}",
+        plan.reason
+    );
+}
+
+#[test]
+fn steps_go_down_one_per_run_after_the_hold_and_the_settle_time() {
+    let config = test_config_with(&[("SPILLOVER_STEPS", "10,50,100")]);
+    let calm = |w: Weights| {
+        Observed::spilled()
+            .with_alarm(Ok)
+            .with_weights(w.lambda, w.ecs)
+    };
+    let table = [
+        (calm(ON_ECS), Some(HALF)),
+        (calm(HALF), Some(weights_at(10))),
+        (calm(weights_at(10)), Some(ON_LAMBDA)),
+        // The settle time (120 s) since the last change holds the next step.
+        (calm(HALF).stepped_ago(119.0), None),
+        (calm(HALF).stepped_ago(120.0), Some(weights_at(10))),
+    ];
+    for (observed, to) in table {
+        let plan = plan_with(&config, &observed);
+        let expected: Vec<Step> = to
+            .map(|to| SetWeights {
+                from: observed.weights,
+                to,
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(plan.steps, expected, "{observed:?}");
+    }
+}
+
+#[test]
+fn alarms_blind_to_the_split_return_in_one_move_after_the_hold() {
+    let config = test_config_with(&[("SPILLOVER_STEPS", "10,50,100")]);
+    let blind = |w: Weights| {
+        Observed::spilled()
+            .blind()
+            .with_alarm(Ok)
+            .with_weights(w.lambda, w.ecs)
+    };
+    let table = [
+        // OK for the hold: back to Lambda at once, from any step.
+        (blind(ON_ECS), Some(ON_LAMBDA)),
+        (blind(HALF), Some(ON_LAMBDA)),
+        // The hold, the minimum spill and the settle time still hold it.
+        (blind(ON_ECS).with_alarm_age(299.0), None),
+        (blind(ON_ECS).shifted_ago(119.0), None),
+        (blind(HALF).stepped_ago(119.0), None),
+        // INSUFFICIENT_DATA says nothing about demand: one step, as for any alarm.
+        (blind(ON_ECS).with_alarm(InsufficientData), Some(HALF)),
+    ];
+    for (observed, to) in table {
+        let plan = plan_with(&config, &observed);
+        let expected: Vec<Step> = to
+            .map(|to| SetWeights {
+                from: observed.weights,
+                to,
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(plan.steps, expected, "{observed:?}");
+        if to == Some(ON_LAMBDA) {
+            assert_eq!(plan.intent, Intent::Return);
+            assert!(plan.reason.contains("one move"), "{}", plan.reason);
+        }
+    }
+    // An alarm that sees the split still steps down one step.
+    assert_eq!(
+        plan_with(&config, &Observed::spilled().with_alarm(Ok)).steps,
+        [SetWeights {
+            from: ON_ECS,
+            to: HALF
+        }]
+    );
+}
+
+#[test]
+fn all_or_nothing_stays_available() {
+    let config = all_or_nothing();
+    assert_eq!(
+        plan_with(&config, &Observed::idle().with_alarm(Alarm)).steps,
+        SPILL_FROM_IDLE
+    );
+    assert_eq!(
+        plan_with(&config, &Observed::spilled().with_alarm(Ok)).steps,
+        [SetWeights {
+            from: ON_ECS,
+            to: ON_LAMBDA
+        }]
+    );
+}
