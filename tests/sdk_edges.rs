@@ -809,16 +809,23 @@ async fn return_shifts_back_first_and_scales_in_on_a_later_run_once_traffic_left
     assert_eq!(fake.target_group_attributes.num_calls(), 1);
 }
 
-#[tokio::test]
-async fn no_scale_in_while_the_ecs_target_group_still_serves_requests_or_drains() {
+/// Traffic back on Lambda `returned_secs_ago`, no stickiness, the ECS target group still
+/// serving these `RequestCount` datapoints.
+fn returned_with_requests(request_counts: Vec<f64>, returned_secs_ago: u64) -> Fake {
     let fake = Fake::new(World {
         sticky: false,
-        request_counts: vec![3.0, 1.0],
+        request_counts,
         ..World::spilled()
             .with_alarm(StateValue::Ok)
-            .with_mark("spillover:returned-at", 600)
+            .with_mark("spillover:returned-at", returned_secs_ago)
     });
     fake.world.lock().unwrap().weights = (1, 0);
+    fake
+}
+
+#[tokio::test]
+async fn no_scale_in_while_the_ecs_target_group_still_serves_requests_or_drains() {
+    let fake = returned_with_requests(vec![3.0, 1.0], 600);
     let summary = run(&fake.controller(&[])).await;
     assert_eq!(summary.outcome, Outcome::NoOp);
     let reason = summary.plan.unwrap().reason;
@@ -841,14 +848,7 @@ async fn no_scale_in_while_the_ecs_target_group_still_serves_requests_or_drains(
 
 #[tokio::test]
 async fn a_trickle_that_never_stops_is_scaled_in_after_the_longest_wait() {
-    let fake = Fake::new(World {
-        sticky: false,
-        request_counts: vec![1.0],
-        ..World::spilled()
-            .with_alarm(StateValue::Ok)
-            .with_mark("spillover:returned-at", 1700)
-    });
-    fake.world.lock().unwrap().weights = (1, 0);
+    let fake = returned_with_requests(vec![1.0], 1700);
     let summary = run(&fake.controller(&[])).await;
     assert_eq!(summary.outcome, Outcome::NoOp);
     let plan = summary.plan.unwrap();
