@@ -211,3 +211,57 @@ fn all_or_nothing_stays_available() {
         }]
     );
 }
+
+#[test]
+fn an_alarm_that_sees_the_split_judges_each_step_before_the_next_one_up() {
+    // Steps 50,100 (the default), 2 healthy of 2: only the settle time can hold a step.
+    let config = test_config_with(&[("SPILLOVER_STEP_SETTLE_SECS", "120")]);
+    let half = |stepped_ago: f64| {
+        Observed::spilled()
+            .with_weights(1, 1)
+            .stepped_ago(stepped_ago)
+    };
+    let up = vec![SetWeights {
+        from: HALF,
+        to: ON_ECS,
+    }];
+    let table: [(&str, Observed, Vec<Step>); 6] = [
+        // The ALARM a run sees 23 s after the first step was judged on the old split
+        // (measured in `concurrency-missing`): the next step waits.
+        ("sees the split, 23 s after a step", half(23.0), vec![]),
+        ("sees the split, 119 s after a step", half(119.0), vec![]),
+        (
+            "sees the split, 120 s after a step",
+            half(120.0),
+            up.clone(),
+        ),
+        // Demand the split does not change: the ALARM is about demand, step at once.
+        ("blind, 23 s after a step", half(23.0).blind(), up.clone()),
+        // No mark: "long ago", the rule cannot hold a spill back for ever.
+        (
+            "sees the split, no mark",
+            half(LONG_AGO).with_marks(Marks::default()),
+            up,
+        ),
+        // The first step is the relief: never held, even right after a return.
+        (
+            "sees the split, from Lambda 10 s after a return",
+            Observed::spilled().with_weights(1, 0).returned_ago(10.0),
+            vec![SetWeights {
+                from: ON_LAMBDA,
+                to: HALF,
+            }],
+        ),
+    ];
+    for (name, observed, expected) in table {
+        let plan = plan_with(&config, &observed);
+        assert_eq!(plan.steps, expected, "{name}: {}", plan.reason);
+        if expected.is_empty() {
+            assert!(
+                plan.reason.contains("the next step (100%) waits"),
+                "{name}: {}",
+                plan.reason
+            );
+        }
+    }
+}
