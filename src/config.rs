@@ -64,8 +64,7 @@ pub struct Config {
     pub return_hold: Duration,
     /// Least time between the shift to ECS and the first step back.
     pub min_spill: Duration,
-    /// Least time between a weight change and the next step back, and the next step up
-    /// when an alarm sees the split.
+    /// Least time between a weight change and the next step back.
     pub step_settle: Duration,
     /// Period of the `RequestCount` query that tells whether traffic has left ECS.
     pub metric_period: Duration,

@@ -516,7 +516,7 @@ fn way_back(facts: &Facts, config: &Config) -> Item {
                 Pass,
                 topic,
                 format!(
-                    "step by step (SPILLOVER_STEPS; after the first step each one, up or back, waits SPILLOVER_STEP_SETTLE_SECS for the alarm to judge the last): alarm {name} sees the split: {why}"
+                    "step by step (SPILLOVER_STEPS, one step per run after the hold): alarm {name} sees the split: {why}"
                 ),
             );
         }

@@ -14,12 +14,6 @@
 //! - Never before `SPILLOVER_MIN_SPILL_SECS` since the shift to ECS, and never sooner than
 //!   `SPILLOVER_STEP_SETTLE_SECS` after the last weight change (times from the service's
 //!   tags).
-//! - The same settle time holds a step *up* when an alarm sees the split (`sight`): its
-//!   ALARM was judged on the split before the last step, so it says nothing yet about the
-//!   new one. Acting on it would step past the split that was enough, up to 100 %, where
-//!   Lambda gets nothing and such an alarm goes blind (INSUFFICIENT_DATA, or OK under
-//!   `notBreaching`) for the rest of the spill. The first step is never held: it is the
-//!   relief.
 //! - Scale-in and the end of a pre-warm wait for the same hold on the warm alarms.
 //!
 //! An age CloudWatch or the tags do not give (a missing timestamp or tag) counts as
@@ -77,23 +71,6 @@ pub fn may_step_down(observed: &Observed, config: &Config) -> Result<(), Held> {
         observed.marks.stepped_secs_ago,
         config.step_settle.as_secs_f64(),
         |age, settle| format!("last weight change {age:.0}s ago, settle time {settle:.0}s"),
-    )
-}
-
-/// Whether a step up beyond the first may run: when an alarm sees the split, not before it
-/// has had the settle time to judge the last weight change.
-pub fn may_step_up(observed: &Observed, config: &Config) -> Result<(), Held> {
-    if observed.alarms_blind {
-        return Ok(());
-    }
-    waited(
-        observed.marks.stepped_secs_ago,
-        config.step_settle.as_secs_f64(),
-        |age, settle| {
-            format!(
-                "the alarm sees the split and the last weight change was {age:.0}s ago: it judges it for the {settle:.0}s settle time first"
-            )
-        },
     )
 }
 

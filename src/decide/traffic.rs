@@ -2,8 +2,7 @@
 //!
 //! `SPILLOVER_STEPS` lists the percents of traffic on ECS (`50,100`; `100` alone is all or
 //! nothing). While a spill alarm fires, each run takes one step up, once ECS has the
-//! healthy targets for it (and, when an alarm sees the split, once it has had the settle
-//! time to judge the last step: `hold::may_step_up`); once the return rules allow, each run takes one step down
+//! healthy targets for it; once the return rules allow, each run takes one step down
 //! toward 0, or goes back to 0 at once when every alarm is blind to the split (`sight`). The first step needs `SPILLOVER_MIN_HEALTHY` healthy targets, each later one
 //! its share of the spill count. Moving only part of the traffic keeps Lambda busy with what it can carry (and
 //! keeps its metrics, which the alarm may need), and keeps a small service from being
@@ -97,15 +96,6 @@ pub(super) fn step_up(draft: &mut Draft) {
     } else {
         healthy_needed(next, c.spill_count, c.min_healthy)
     };
-    if now > 0.0
-        && let Err(held) = super::hold::may_step_up(o, c)
-    {
-        draft.note(format!(
-            "{now:.0}% on ECS; the next step ({next}%) waits: {}",
-            held.why
-        ));
-        return;
-    }
     let to = weights_at(next);
     if draft.weights == o.weights && is_ready(o.running, o.healthy, need) {
         draft.note(format!("step up {now:.0}% -> {next}% on ECS"));
