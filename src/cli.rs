@@ -118,6 +118,7 @@ fn plan(args: &[&str]) -> Result<i32> {
             scalable: None,
             marks: Default::default(),
             drain: None,
+            split_load: None,
         },
     };
     let plan = decide(&trigger, &observed, &config);

@@ -86,21 +86,52 @@ impl Controller {
                     .unwrap_or(0.0)
             })
         };
+        let marks = marks::parse(&service.tags, now);
+        let split_load = match &alarms.spill.projections {
+            Some(projections) if alarms.spill.state == AlarmState::Ok && weights.is_split() => {
+                self.read_split_load(projections, marks.stepped_secs_ago, now)
+                    .await?
+            }
+            _ => None,
+        };
         Ok(Observed {
             alarm: alarms.spill.state,
             alarm_age_secs: age(alarms.spill.changed_at),
             alarms_blind: alarms.spill.blind,
-            warm: alarms.warm.map(|w| w.state),
-            warm_age_secs: alarms.warm.and_then(|w| age(w.changed_at)),
+            warm: alarms.warm.as_ref().map(|w| w.state),
+            warm_age_secs: alarms.warm.as_ref().and_then(|w| age(w.changed_at)),
             weights,
             desired: service.desired,
             running: tasks.running,
             healthy,
             sticky_secs,
             scalable,
-            marks: marks::parse(&service.tags, now),
+            marks,
             drain: None,
+            split_load,
         })
+    }
+
+    /// What the spill alarms that see the split read on Lambda lately: over the last
+    /// three metric periods, and only since the last weight change (see
+    /// [`Observed::split_load`]). Recent, not the whole return hold: the hold already says
+    /// the alarm has been calm; this says how far the next split is from its threshold now
+    /// that the demand may have fallen.
+    async fn read_split_load(
+        &self,
+        projections: &[crate::decide::sight::Projection],
+        stepped_secs_ago: Option<f64>,
+        now: SystemTime,
+    ) -> Result<Option<f64>> {
+        let recent = self.config.metric_period * 3;
+        let since_step = stepped_secs_ago
+            .map(Duration::from_secs_f64)
+            .unwrap_or(recent);
+        let since = now - since_step.min(recent);
+        self.aws
+            .alarms
+            .split_load(projections, since, self.config.metric_period)
+            .await
     }
 
     /// The ECS target group's deregistration delay and its `RequestCount` over the window.

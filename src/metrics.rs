@@ -243,6 +243,7 @@ mod tests {
             scalable: None,
             marks: Default::default(),
             drain: None,
+            split_load: None,
         }
     }
 

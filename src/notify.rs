@@ -121,6 +121,7 @@ mod tests {
             scalable: None,
             marks: Default::default(),
             drain: None,
+            split_load: None,
         }
     }
 

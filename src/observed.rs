@@ -65,6 +65,13 @@ impl Weights {
     }
 }
 
+impl Weights {
+    /// Both target groups get new traffic.
+    pub fn is_split(self) -> bool {
+        self.lambda > 0 && self.ecs > 0
+    }
+}
+
 impl std::fmt::Display for Weights {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "lambda {} / ecs {}", self.lambda, self.ecs)
@@ -114,6 +121,12 @@ pub struct Observed {
     /// Whether traffic has left ECS; read only when a scale-in is otherwise due.
     #[serde(default)]
     pub drain: Option<Drain>,
+    /// The load the spill alarms that see the split measured on Lambda since the last
+    /// weight change, as a share of their thresholds (the highest value over the threshold,
+    /// 1.0 = at the threshold). Read only while traffic is split, the alarms are OK and each
+    /// one that sees the split can be projected (see [`crate::decide::sight::projectable`]).
+    #[serde(default)]
+    pub split_load: Option<f64>,
 }
 
 /// An Application Auto Scaling scalable target (`ecs:service:DesiredCount`).

@@ -84,6 +84,9 @@ struct World {
     scalable: Option<(i32, i32)>,
     /// RequestCount datapoints of the ECS target group, and the queries made for them.
     request_counts: Vec<f64>,
+    /// The spill alarm is the app function's `ConcurrentExecutions`, Maximum, at or above
+    /// 90: a reading spillover can carry to another split. These are its datapoints.
+    concurrency: Option<Vec<f64>>,
     metric_queries: Vec<String>,
     /// The ECS target group's deregistration delay.
     deregistration_delay: &'static str,
@@ -122,6 +125,7 @@ impl World {
             tags: HashMap::new(),
             scalable: None,
             request_counts: Vec::new(),
+            concurrency: None,
             metric_queries: Vec::new(),
             deregistration_delay: "0",
             demand_alarm: false,
@@ -277,6 +281,20 @@ impl Fake {
                 };
                 let spill = if w.demand_alarm {
                     requests_of_both_target_groups(alarm(ALARM, w.alarm.clone()))
+                } else if w.concurrency.is_some() {
+                    use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
+                    alarm(ALARM, w.alarm.clone())
+                        .namespace("AWS/Lambda")
+                        .metric_name("ConcurrentExecutions")
+                        .dimensions(
+                            Dimension::builder()
+                                .name("FunctionName")
+                                .value("web-app")
+                                .build(),
+                        )
+                        .statistic(Statistic::Maximum)
+                        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+                        .threshold(90.0)
                 } else {
                     alarm(ALARM, w.alarm.clone())
                         .namespace("AWS/Lambda")
@@ -536,6 +554,22 @@ impl Fake {
                     stat.stat().unwrap(),
                     stat.period().unwrap(),
                 ));
+                if metric.metric_name() == Some("ConcurrentExecutions") {
+                    // Stamped inside the query's range, as CloudWatch would.
+                    let values = w.concurrency.clone().unwrap_or_default();
+                    let at = aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                        r.end_time().unwrap().secs() - 30,
+                    );
+                    return GetMetricDataOutput::builder()
+                        .metric_data_results(
+                            MetricDataResult::builder()
+                                .id(query.id().unwrap())
+                                .set_timestamps(Some(vec![at; values.len()]))
+                                .set_values(Some(values))
+                                .build(),
+                        )
+                        .build();
+                }
                 GetMetricDataOutput::builder()
                     .metric_data_results(
                         MetricDataResult::builder()
@@ -1630,4 +1664,58 @@ async fn a_listener_or_cluster_that_does_not_exist_is_a_config_error_not_a_retry
         Aws::new(&config, cloudwatch, ecs, elb, fake.autoscaling()),
     );
     assert_refused(&fake, &run(&controller).await, "check SPILLOVER_CLUSTER");
+}
+
+#[tokio::test]
+async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_it_all() {
+    // Half on ECS, the alarm OK for two hours, the last step long ago: only the reading
+    // can hold the return. Lambda reads 70 of the alarm's 90 with half the traffic.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 7200);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![40.0, 70.0]);
+    let fake = Fake::new(world);
+    let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let reason = summary.plan.unwrap().reason;
+    assert!(
+        reason.contains("at 0% the alarm would read 156% of its threshold"),
+        "{reason}"
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // The alarm's own metric, statistic and dimensions, over the last three periods.
+    assert_eq!(
+        fake.world.lock().unwrap().metric_queries,
+        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=180"]
+    );
+
+    // The overload is over: 15 of 90 with half is 30 with all of it.
+    fake.world.lock().unwrap().concurrency = Some(vec![15.0]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:returned-at,spillover:stepped-at",
+            "weights lambda=1 ecs=0"
+        ]
+    );
+
+    // No datapoint (Lambda published nothing): the step is judged by the alarm after it.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 7200);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![]);
+    let fake = Fake::new(world);
+    run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=0")
+    );
 }

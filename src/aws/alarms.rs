@@ -11,7 +11,7 @@ use aws_sdk_cloudwatch::types::{
 
 use super::Calls;
 pub use crate::decide::sight::MetricRef;
-use crate::decide::sight::{Sight, sight};
+use crate::decide::sight::{Projection, Sight, projectable, sight};
 use crate::error::{Error, Result};
 use crate::observed::AlarmState;
 
@@ -24,17 +24,20 @@ pub struct Alarms {
     calls: Arc<Calls>,
 }
 
-/// A group of alarms combined: their state, when the most recent of them changed, and
-/// whether every one of them is blind to the split (see [`crate::decide::sight`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A group of alarms combined: their state, when the most recent of them changed,
+/// whether every one of them is blind to the split (see [`crate::decide::sight`]), and,
+/// when each one that sees it can be carried to another split, how.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
     pub state: AlarmState,
     pub changed_at: Option<SystemTime>,
     pub blind: bool,
+    /// The alarms that see the split, when every one of them is projectable.
+    pub projections: Option<Vec<Projection>>,
 }
 
 /// The spill alarms and the warm alarms (when configured), from one `DescribeAlarms`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlarmReadings {
     pub spill: Reading,
     pub warm: Option<Reading>,
@@ -50,6 +53,9 @@ pub struct AlarmInfo {
     pub metrics: Vec<MetricRef>,
     /// `TreatMissingData`; CloudWatch's default is `missing`.
     pub treat_missing_data: Option<String>,
+    /// How its reading carries to another split, when it can (see
+    /// [`crate::decide::sight::projectable`]).
+    pub projection: Option<Projection>,
 }
 
 fn metric_ref(namespace: Option<&str>, name: Option<&str>, dimensions: &[Dimension]) -> MetricRef {
@@ -173,11 +179,23 @@ impl Alarms {
                 .await
                 .map_err(|e| Error::aws("cloudwatch:DescribeAlarms", e))?;
             let metric = out.metric_alarms().iter().map(|a| {
+                let single = a
+                    .metric_name()
+                    .map(|name| metric_ref(a.namespace(), Some(name), a.dimensions()));
+                let projection = single.and_then(|m| {
+                    projectable(
+                        &m,
+                        a.statistic().map(|s| s.as_str()),
+                        a.comparison_operator().map(|c| c.as_str()),
+                        a.threshold(),
+                    )
+                });
                 let info = AlarmInfo {
                     name: a.alarm_name().unwrap_or_default().to_string(),
                     composite: false,
                     metrics: metrics_of(a),
                     treat_missing_data: a.treat_missing_data().map(String::from),
+                    projection,
                 };
                 Found::new(
                     info,
@@ -216,6 +234,7 @@ impl Alarms {
         let mut states = Vec::with_capacity(names.len());
         let mut latest: Option<SystemTime> = None;
         let mut blind = true;
+        let mut projections = Some(Vec::new());
         for name in names {
             let alarm = found.iter().find(|a| &a.info.name == name).ok_or_else(|| {
                 Error::Topology(format!(
@@ -230,12 +249,22 @@ impl Alarms {
             let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
             latest = latest.max(changed_at);
             let metrics = (!alarm.info.composite).then_some(alarm.info.metrics.as_slice());
-            blind &= sight(metrics, lambda_tg, ecs_tg) == Sight::Blind;
+            if sight(metrics, lambda_tg, ecs_tg) != Sight::Blind {
+                blind = false;
+                projections = match (projections, &alarm.info.projection) {
+                    (Some(mut all), Some(p)) => {
+                        all.push(p.clone());
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            }
         }
         Ok(Reading {
             state: AlarmState::combine(states).unwrap_or(AlarmState::InsufficientData),
             changed_at: latest,
             blind,
+            projections,
         })
     }
 }
@@ -301,6 +330,89 @@ impl Alarms {
                 return Ok(sum);
             }
         }
+    }
+}
+
+impl Alarms {
+    /// The highest reading over its threshold among `alarms`, from the periods that began
+    /// at or after `since` (`GetMetricData`, one query per alarm, in periods of `period`).
+    /// `None` when an alarm has no such datapoint yet: Lambda publishes
+    /// `ConcurrentExecutions` only while it is invoked, and a period that began before the
+    /// last weight change mixes two splits.
+    /// <https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html>
+    pub async fn split_load(
+        &self,
+        alarms: &[Projection],
+        since: SystemTime,
+        period: Duration,
+    ) -> Result<Option<f64>> {
+        if alarms.is_empty() {
+            return Ok(None);
+        }
+        let queries: Vec<MetricDataQuery> = alarms
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut metric = Metric::builder()
+                    .namespace(&p.metric.namespace)
+                    .metric_name(&p.metric.name);
+                for (name, value) in &p.metric.dimensions {
+                    metric = metric.dimensions(dimension(name, value));
+                }
+                MetricDataQuery::builder()
+                    .id(format!("a{i}"))
+                    .return_data(true)
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(metric.build())
+                            .period(period.as_secs_f64().round().max(1.0) as i32)
+                            .stat(&p.stat)
+                            .build(),
+                    )
+                    .build()
+            })
+            .collect();
+        let since_dt = DateTime::from(since);
+        let mut highest: Vec<Option<f64>> = vec![None; alarms.len()];
+        let mut next = None;
+        loop {
+            self.calls.read();
+            let out = self
+                .client
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries.clone()))
+                .start_time(since_dt)
+                .end_time(DateTime::from(SystemTime::now()))
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| Error::aws("cloudwatch:GetMetricData", e))?;
+            for result in out.metric_data_results() {
+                let Some(i) = result
+                    .id()
+                    .and_then(|id| id.strip_prefix('a'))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .filter(|i| *i < alarms.len())
+                else {
+                    continue;
+                };
+                let points = result.timestamps().iter().zip(result.values());
+                for (at, value) in points {
+                    if at.secs() < since_dt.secs() {
+                        continue;
+                    }
+                    let load = value / alarms[i].threshold;
+                    highest[i] = Some(highest[i].map_or(load, |h| h.max(load)));
+                }
+            }
+            next = out.next_token().map(String::from);
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(highest
+            .into_iter()
+            .try_fold(0.0_f64, |acc, h| h.map(|h| acc.max(h))))
     }
 }
 

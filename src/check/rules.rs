@@ -498,7 +498,8 @@ fn missing_data(removed: &[String], missing: &str, topic: String) -> Item {
 }
 
 /// How traffic comes back: in one move when every spill alarm is blind to the split (the
-/// same rule as the run's, [`sight`]), else one step per run.
+/// same rule as the run's, [`sight`]), else one step per run, each foreseen when every
+/// alarm that sees the split can be carried to the next one (`projectable`).
 fn way_back(facts: &Facts, config: &Config) -> Item {
     let topic = "return";
     let Ok(found) = &facts.alarms else {
@@ -506,20 +507,29 @@ fn way_back(facts: &Facts, config: &Config) -> Item {
     };
     let lambda_tg = target_group_dimension(&config.lambda_target_group_arn);
     let ecs_tg = target_group_dimension(&config.ecs_target_group_arn);
+    let mut seeing = Vec::new();
     for name in &config.alarm_names {
         let Some(alarm) = found.iter().find(|a| &a.name == name) else {
             return Item::new(Warn, topic, format!("unknown: alarm {name} does not exist"));
         };
         let metrics = (!alarm.composite).then_some(alarm.metrics.as_slice());
         if let Sight::Sees(why) = sight(metrics, &lambda_tg, &ecs_tg) {
-            return Item::new(
-                Pass,
-                topic,
-                format!(
-                    "step by step (SPILLOVER_STEPS, one step per run after the hold): alarm {name} sees the split: {why}"
-                ),
-            );
+            seeing.push((name, why, alarm.projection.is_some()));
         }
+    }
+    if let Some((name, why, _)) = seeing.first() {
+        let foreseen = if seeing.iter().all(|(_, _, carried)| *carried) {
+            "each step back waits until its ConcurrentExecutions would be under the threshold on the next split"
+        } else {
+            "each step back is judged by the alarm after it"
+        };
+        return Item::new(
+            Pass,
+            topic,
+            format!(
+                "step by step (SPILLOVER_STEPS, one step per run after the hold; {foreseen}): alarm {name} sees the split: {why}"
+            ),
+        );
     }
     Item::new(
         Pass,

@@ -38,6 +38,7 @@ fn alarm(name: &str, metrics: Vec<MetricRef>, missing: Option<&str>) -> AlarmInf
         composite: false,
         metrics,
         treat_missing_data: missing.map(String::from),
+        projection: None,
     }
 }
 
@@ -422,6 +423,30 @@ fn the_return_is_one_move_only_when_every_spill_alarm_is_blind_to_the_split() {
     )]);
     assert_line(&facts, &cfg, "return", Status::Ok, "step by step");
     assert_line(&facts, &cfg, "return", Status::Ok, "ConcurrentExecutions");
+    assert_line(
+        &facts,
+        &cfg,
+        "return",
+        Status::Ok,
+        "judged by the alarm after it",
+    );
+    // The same alarm with a statistic, a comparison and a threshold: foreseen.
+    if let Ok(alarms) = &mut facts.alarms {
+        let concurrency = alarms[0].metrics[0].clone();
+        alarms[0].projection = crate::decide::sight::projectable(
+            &concurrency,
+            Some("Maximum"),
+            Some("GreaterThanOrEqualToThreshold"),
+            Some(90.0),
+        );
+    }
+    assert_line(
+        &facts,
+        &cfg,
+        "return",
+        Status::Ok,
+        "would be under the threshold",
+    );
     // A second spill alarm that sees the split makes the return stepwise too.
     let two = config(&[("SPILLOVER_ALARM_NAMES", "demand,lambda-side")]);
     let mut facts = healthy();

@@ -22,6 +22,7 @@ impl Observed {
             scalable: None,
             marks: Marks::default(),
             drain: None,
+            split_load: None,
         }
     }
 
@@ -137,6 +138,13 @@ impl Observed {
             ..self.marks
         };
         self.with_marks(marks)
+    }
+
+    pub fn with_split_load(self, load: f64) -> Self {
+        Observed {
+            split_load: Some(load),
+            ..self
+        }
     }
 
     pub fn stepped_ago(self, secs: f64) -> Self {

@@ -77,6 +77,51 @@ pub fn sight(metrics: Option<&[MetricRef]>, lambda_tg: &str, ecs_tg: &str) -> Si
     }
 }
 
+/// An alarm that sees the split, in a form whose reading can be carried to another split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    pub metric: MetricRef,
+    /// `Maximum` or `Average`.
+    pub stat: String,
+    pub threshold: f64,
+}
+
+/// Whether an alarm's reading can be carried to another split: a single metric (not metric
+/// math) that is the app function's `ConcurrentExecutions`, under `Maximum` or `Average`,
+/// alarming above a positive threshold. Lambda concurrency is request rate times duration
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html>), so it moves in
+/// proportion to Lambda's share of the traffic: what it reads at one split says what it
+/// would read at the next. A sum (`Invocations`, `Sum`) would too, but only per period of
+/// the alarm's own length; anything else (throttles, durations, custom metrics) does not
+/// scale with the share, and its return stays judged by the alarm step by step.
+pub fn projectable(
+    metric: &MetricRef,
+    stat: Option<&str>,
+    comparison: Option<&str>,
+    threshold: Option<f64>,
+) -> Option<Projection> {
+    let lambda_concurrency =
+        metric.namespace == "AWS/Lambda" && metric.name == "ConcurrentExecutions";
+    let stat = stat.filter(|s| matches!(*s, "Maximum" | "Average"))?;
+    let above = matches!(
+        comparison?,
+        "GreaterThanThreshold" | "GreaterThanOrEqualToThreshold"
+    );
+    let threshold = threshold.filter(|t| *t > 0.0)?;
+    (lambda_concurrency && above).then(|| Projection {
+        metric: metric.clone(),
+        stat: stat.to_string(),
+        threshold,
+    })
+}
+
+/// What a load measured with `from` percent of the traffic on ECS becomes at `to` percent:
+/// Lambda's share is `100 - percent`. `None` when Lambda had no share to measure.
+pub fn carried(load: f64, from: f64, to: f64) -> Option<f64> {
+    let (share_from, share_to) = (100.0 - from, 100.0 - to);
+    (share_from > 0.0).then(|| load * share_to / share_from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +192,58 @@ mod tests {
             }
         }
         assert!(matches!(sight(Some(&[]), LAMBDA, ECS), Sight::Sees(_)));
+    }
+
+    #[test]
+    fn only_lambda_concurrency_above_a_threshold_can_be_carried_to_another_split() {
+        let concurrency = metric("AWS/Lambda", "ConcurrentExecutions", None);
+        let above = Some("GreaterThanOrEqualToThreshold");
+        let p = projectable(&concurrency, Some("Maximum"), above, Some(90.0)).unwrap();
+        assert_eq!((p.stat.as_str(), p.threshold), ("Maximum", 90.0));
+        let table = [
+            (
+                metric("AWS/Lambda", "Throttles", None),
+                Some("Maximum"),
+                above,
+                Some(1.0),
+            ),
+            (
+                metric("AWS/Lambda", "Invocations", None),
+                Some("Sum"),
+                above,
+                Some(90.0),
+            ),
+            (concurrency.clone(), Some("p99"), above, Some(90.0)),
+            (concurrency.clone(), None, above, Some(90.0)),
+            (
+                concurrency.clone(),
+                Some("Maximum"),
+                Some("LessThanThreshold"),
+                Some(90.0),
+            ),
+            (concurrency.clone(), Some("Maximum"), above, Some(0.0)),
+            (concurrency.clone(), Some("Maximum"), above, None),
+        ];
+        for (m, stat, comparison, threshold) in table {
+            assert_eq!(
+                projectable(&m, stat, comparison, threshold),
+                None,
+                "{m:?} {stat:?} {comparison:?} {threshold:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_load_is_carried_in_proportion_to_lambdas_share() {
+        // 70 of a 90 threshold at 50 %: all of it on Lambda reads 140, 1.56 thresholds.
+        let all = carried(70.0 / 90.0, 50.0, 0.0).unwrap();
+        assert!((all - 140.0 / 90.0).abs() < 1e-9, "{all}");
+        assert_eq!(carried(0.5, 75.0, 50.0), Some(1.0));
+        assert_eq!(
+            carried(0.5, 100.0, 50.0),
+            None,
+            "Lambda had nothing to measure"
+        );
+        assert_eq!(carried(0.0, 50.0, 0.0), Some(0.0));
     }
 }

@@ -142,6 +142,23 @@ pub(super) fn step_down(draft: &mut Draft, calm: &Result<(), super::hold::Held>)
     } else {
         next_down(&draft.config.steps, now)
     };
+    // An alarm that sees the split says OK about Lambda's share alone. When its reading can
+    // be carried to the next split (`sight::projectable`), the step waits until it would
+    // still be under the threshold there: an OK at 50 % with Lambda at 70 of 90 would be
+    // 140 with all of it, a throttled return and a second spill.
+    if !at_once
+        && o.alarm == AlarmState::Ok
+        && let Some(load) = o.split_load
+        && let Some(there) = super::sight::carried(load, now, f64::from(next))
+        && there >= 1.0
+    {
+        draft.note(format!(
+            "{now:.0}% stays on ECS: at {next}% the alarm would read {:.0}% of its threshold ({:.0}% now)",
+            there * 100.0,
+            load * 100.0
+        ));
+        return;
+    }
     draft.note(match (next, at_once) {
         (0, true) => {
             format!("return {now:.0}% -> 0% on ECS in one move (the alarms are blind to the split)")

@@ -29,6 +29,16 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                     ups += 1;
                     assert_eq!(o.alarm, Alarm, "step up without ALARM: {o:?} {plan:?}");
                 }
+                let safety = to == ON_LAMBDA && !o.is_ready(c.min_healthy);
+                if percent(to) < percent(from) && o.alarm == Ok && !o.alarms_blind && !safety {
+                    let there = o.split_load.and_then(|load| {
+                        crate::decide::sight::carried(load, percent(from), percent(to))
+                    });
+                    assert!(
+                        there.is_none_or(|there| there < 1.0),
+                        "step back to a split the alarm would read over its threshold: {o:?} {plan:?}"
+                    );
+                }
                 if percent(to) < percent(from) && o.alarm == Alarm {
                     assert!(
                         to == ON_LAMBDA && !o.is_ready(c.min_healthy),
@@ -136,6 +146,7 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
         },
     ];
     let drains = [None, Some((0.0, 300.0)), Some((5.0, 0.0))];
+    let loads = [None, Some(0.3), Some(0.8)];
     let mut checked = 0;
     for config in &configs {
         for alarm in [Ok, Alarm, InsufficientData] {
@@ -166,11 +177,18 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
                                                 if let Some((requests, dereg)) = drain {
                                                     o = o.with_drain(requests, dereg);
                                                 }
-                                                // Blind alarms or not: the same rules.
-                                                for o in [o.clone(), o.blind()] {
-                                                    let plan = decide(&tick(), &o, config);
-                                                    assert_safe(&o, &plan, config);
-                                                    checked += 1;
+                                                // Blind alarms or not, a load read or
+                                                // not: the same rules.
+                                                for load in loads {
+                                                    let o = Observed {
+                                                        split_load: load,
+                                                        ..o.clone()
+                                                    };
+                                                    for o in [o.clone(), o.blind()] {
+                                                        let plan = decide(&tick(), &o, config);
+                                                        assert_safe(&o, &plan, config);
+                                                        checked += 1;
+                                                    }
                                                 }
                                             }
                                         }
@@ -183,7 +201,7 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
             }
         }
     }
-    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 4 * 3 * 2);
+    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 4 * 3 * 3 * 2);
 }
 
 /// Applies a plan's steps to the model, as if each succeeded and the tasks came up.

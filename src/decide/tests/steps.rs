@@ -211,3 +211,69 @@ fn all_or_nothing_stays_available() {
         }]
     );
 }
+
+#[test]
+fn a_step_back_waits_until_the_alarm_would_still_be_ok_on_the_next_split() {
+    // Steps 50,100 (the default); the hold and the settle time have passed.
+    let config = test_config();
+    let calm = |w: Weights| {
+        Observed::spilled()
+            .with_alarm(Ok)
+            .with_weights(w.lambda, w.ecs)
+    };
+    let table: [(&str, Observed, Option<Weights>); 7] = [
+        // concurrency-missing at 50 %: Lambda at 70 of 90 would be at 140 with it all.
+        (
+            "70 of 90 at 50%",
+            calm(HALF).with_split_load(70.0 / 90.0),
+            None,
+        ),
+        (
+            "exactly at the threshold there",
+            calm(HALF).with_split_load(0.5),
+            None,
+        ),
+        // The overload is over: 15 of 90 at 50 % is 30 with it all.
+        (
+            "15 of 90 at 50%",
+            calm(HALF).with_split_load(15.0 / 90.0),
+            Some(ON_LAMBDA),
+        ),
+        // Not read (the alarm cannot be carried): the alarm judges the step after it.
+        ("not read", calm(HALF), Some(ON_LAMBDA)),
+        // At 100 % Lambda measured nothing: one step, judged after it.
+        ("at 100%", calm(ON_ECS).with_split_load(0.0), Some(HALF)),
+        // INSUFFICIENT_DATA: the one-step probe, whatever was read before.
+        (
+            "insufficient data",
+            calm(HALF)
+                .with_alarm(InsufficientData)
+                .with_split_load(70.0 / 90.0),
+            Some(ON_LAMBDA),
+        ),
+        // Blind alarms measure demand: their OK already covers all of it.
+        (
+            "blind",
+            calm(HALF).blind().with_split_load(70.0 / 90.0),
+            Some(ON_LAMBDA),
+        ),
+    ];
+    for (name, observed, to) in table {
+        let plan = plan_with(&config, &observed);
+        let expected: Vec<Step> = to
+            .map(|to| SetWeights {
+                from: observed.weights,
+                to,
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(plan.steps, expected, "{name}: {}", plan.reason);
+        if to.is_none() {
+            assert!(
+                plan.reason.contains("the alarm would read"),
+                "{name}: {}",
+                plan.reason
+            );
+        }
+    }
+}
