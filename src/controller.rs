@@ -87,8 +87,13 @@ impl Controller {
             })
         };
         let marks = marks::parse(&service.tags, now);
+        // Read only when a step back may be due: split, OK, and OK for the return hold.
+        let held =
+            age(alarms.spill.changed_at).is_some_and(|a| a < self.config.return_hold.as_secs_f64());
         let split_load = match &alarms.spill.projections {
-            Some(projections) if alarms.spill.state == AlarmState::Ok && weights.is_split() => {
+            Some(projections)
+                if alarms.spill.state == AlarmState::Ok && weights.is_split() && !held =>
+            {
                 self.read_split_load(projections, marks.stepped_secs_ago, now)
                     .await?
             }
