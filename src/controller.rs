@@ -128,10 +128,16 @@ impl Controller {
         stepped_secs_ago: Option<f64>,
         now: SystemTime,
     ) -> Result<Option<f64>> {
-        let recent = self.config.metric_period * 3;
+        let period = self.config.metric_period;
+        let recent = period * 3;
         let since_step = stepped_secs_ago
             .map(Duration::from_secs_f64)
             .unwrap_or(recent);
+        // No whole period since the last weight change yet: nothing to read (and a query
+        // from the very second it was made is refused: "StartTime must not equal EndTime").
+        if since_step < period {
+            return Ok(None);
+        }
         let since = now - since_step.min(recent);
         self.aws
             .alarms

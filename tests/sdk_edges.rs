@@ -1705,6 +1705,27 @@ async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_i
         ]
     );
 
+    // The last weight change less than a period ago (the settle time 0): no whole period to
+    // read, no query, and the step is judged by the alarm after it.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 0);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![70.0]);
+    let fake = Fake::new(world);
+    let summary = run(&fake.controller(&[
+        ("SPILLOVER_STEPS", "50,100"),
+        ("SPILLOVER_STEP_SETTLE_SECS", "0"),
+    ]))
+    .await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert!(fake.world.lock().unwrap().metric_queries.is_empty());
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=0")
+    );
+
     // No datapoint (Lambda published nothing): the step is judged by the alarm after it.
     let mut world = World::spilled()
         .with_alarm(StateValue::Ok)
