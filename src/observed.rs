@@ -63,9 +63,7 @@ impl Weights {
         }
         Ok(self)
     }
-}
 
-impl Weights {
     /// Both target groups get new traffic.
     pub fn is_split(self) -> bool {
         self.lambda > 0 && self.ecs > 0

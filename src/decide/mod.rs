@@ -4,7 +4,9 @@
 //! No async, no clients, no clock (the observed state carries ages). The rules live in
 //! one file each:
 //! - [`traffic`]: the progressive steps, one up per run while the alarm fires and ECS has
-//!   the healthy targets for it, one down per run once the return rules allow;
+//!   the healthy targets for it, one down per run once the return rules allow (and, for
+//!   a concurrency alarm, once its reading carried to the next split stays under the
+//!   threshold: [`sight::carried`]);
 //! - [`hold`]: hysteresis (every alarm out of ALARM for the return hold, the minimum spill
 //!   time, the settle time between steps), INSUFFICIENT_DATA and the warm alarms;
 //! - [`capacity`]: scale-out (desired count, or the Application Auto Scaling minimum),
