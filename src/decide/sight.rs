@@ -10,6 +10,10 @@
 //!
 //! Anything this module cannot read (a composite alarm, a custom metric) counts as seeing
 //! the split, the cautious side.
+//!
+//! One kind of alarm that sees the split can still foresee a step: the app function's
+//! `ConcurrentExecutions` moves in proportion to Lambda's share, so its reading at one
+//! split carries to the next ([`projectable`], [`carried`]).
 
 use serde::{Deserialize, Serialize};
 
