@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, StateValue,
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StateValue,
 };
 
 use super::Calls;
@@ -306,28 +306,35 @@ impl Alarms {
                     .build(),
             )
             .build();
-        let mut sum = 0.0;
+        let results = self.metric_data(vec![query], start, end).await?;
+        Ok(results.iter().flat_map(|r| r.values()).sum())
+    }
+
+    /// Every page of one `GetMetricData` between `start` and `end`.
+    async fn metric_data(
+        &self,
+        queries: Vec<MetricDataQuery>,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> Result<Vec<MetricDataResult>> {
+        let mut results = Vec::new();
         let mut next = None;
         loop {
             self.calls.read();
             let out = self
                 .client
                 .get_metric_data()
-                .metric_data_queries(query.clone())
+                .set_metric_data_queries(Some(queries.clone()))
                 .start_time(DateTime::from(start))
                 .end_time(DateTime::from(end))
                 .set_next_token(next)
                 .send()
                 .await
                 .map_err(|e| Error::aws("cloudwatch:GetMetricData", e))?;
-            sum += out
-                .metric_data_results()
-                .iter()
-                .flat_map(|r| r.values())
-                .sum::<f64>();
             next = out.next_token().map(String::from);
+            results.extend(out.metric_data_results.unwrap_or_default());
             if next.is_none() {
-                return Ok(sum);
+                return Ok(results);
             }
         }
     }
@@ -372,42 +379,24 @@ impl Alarms {
                     .build()
             })
             .collect();
-        let since_dt = DateTime::from(since);
+        let since_secs = DateTime::from(since).secs();
         let mut highest: Vec<Option<f64>> = vec![None; alarms.len()];
-        let mut next = None;
-        loop {
-            self.calls.read();
-            let out = self
-                .client
-                .get_metric_data()
-                .set_metric_data_queries(Some(queries.clone()))
-                .start_time(since_dt)
-                .end_time(DateTime::from(SystemTime::now()))
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| Error::aws("cloudwatch:GetMetricData", e))?;
-            for result in out.metric_data_results() {
-                let Some(i) = result
-                    .id()
-                    .and_then(|id| id.strip_prefix('a'))
-                    .and_then(|i| i.parse::<usize>().ok())
-                    .filter(|i| *i < alarms.len())
-                else {
+        for result in self.metric_data(queries, since, SystemTime::now()).await? {
+            let Some(i) = result
+                .id()
+                .and_then(|id| id.strip_prefix('a'))
+                .and_then(|i| i.parse::<usize>().ok())
+                .filter(|i| *i < alarms.len())
+            else {
+                continue;
+            };
+            let points = result.timestamps().iter().zip(result.values());
+            for (at, value) in points {
+                if at.secs() < since_secs {
                     continue;
-                };
-                let points = result.timestamps().iter().zip(result.values());
-                for (at, value) in points {
-                    if at.secs() < since_dt.secs() {
-                        continue;
-                    }
-                    let load = value / alarms[i].threshold;
-                    highest[i] = Some(highest[i].map_or(load, |h| h.max(load)));
                 }
-            }
-            next = out.next_token().map(String::from);
-            if next.is_none() {
-                break;
+                let load = value / alarms[i].threshold;
+                highest[i] = Some(highest[i].map_or(load, |h| h.max(load)));
             }
         }
         Ok(highest

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The one step a run takes from `observed`'s weights to `to`, or none.
+fn weights_to(observed: &Observed, to: Option<Weights>) -> Vec<Step> {
+    to.map(|to| SetWeights {
+        from: observed.weights,
+        to,
+    })
+    .into_iter()
+    .collect()
+}
+
 #[test]
 fn steps_go_up_one_per_run_while_the_alarm_fires_and_ecs_has_the_targets() {
     let config = test_config_with(&[
@@ -140,13 +150,7 @@ fn steps_go_down_one_per_run_after_the_hold_and_the_settle_time() {
     ];
     for (observed, to) in table {
         let plan = plan_with(&config, &observed);
-        let expected: Vec<Step> = to
-            .map(|to| SetWeights {
-                from: observed.weights,
-                to,
-            })
-            .into_iter()
-            .collect();
+        let expected = weights_to(&observed, to);
         assert_eq!(plan.steps, expected, "{observed:?}");
     }
 }
@@ -173,13 +177,7 @@ fn alarms_blind_to_the_split_return_in_one_move_after_the_hold() {
     ];
     for (observed, to) in table {
         let plan = plan_with(&config, &observed);
-        let expected: Vec<Step> = to
-            .map(|to| SetWeights {
-                from: observed.weights,
-                to,
-            })
-            .into_iter()
-            .collect();
+        let expected = weights_to(&observed, to);
         assert_eq!(plan.steps, expected, "{observed:?}");
         if to == Some(ON_LAMBDA) {
             assert_eq!(plan.intent, Intent::Return);
@@ -260,13 +258,7 @@ fn a_step_back_waits_until_the_alarm_would_still_be_ok_on_the_next_split() {
     ];
     for (name, observed, to) in table {
         let plan = plan_with(&config, &observed);
-        let expected: Vec<Step> = to
-            .map(|to| SetWeights {
-                from: observed.weights,
-                to,
-            })
-            .into_iter()
-            .collect();
+        let expected = weights_to(&observed, to);
         assert_eq!(plan.steps, expected, "{name}: {}", plan.reason);
         if to.is_none() {
             assert!(
