@@ -12,6 +12,8 @@ timeline row is written per second. At the end, the summary and the picture.
 
 from __future__ import annotations
 
+import copy
+
 import json
 import logging
 import math
@@ -48,6 +50,23 @@ BOUNDS_CHECK = 3  # world seconds between two looks at the scalable target's bou
 def scaled_whole_secs(world_secs: float, speed: float) -> int:
     """A duration AWS keeps in whole seconds, as moto must hold it at `speed`."""
     return max(1, round(world_secs / speed)) if world_secs > 0 else 0
+
+
+def scaled_alarm(params: dict[str, Any], speed: float) -> dict[str, Any]:
+    """`PutMetricAlarm` parameters as moto must hold them at `speed`: each period (the
+    alarm's, and each metric math query's) in the controller's time, like every other
+    duration a controller reads. The world publishes one datapoint per world minute, one
+    scaled period apart, so a controller that reads an alarm's own queries (spillover's
+    demand reading) sees per-period values the alarm's threshold is about."""
+    out = copy.deepcopy(params)
+    if "Period" in out:
+        out["Period"] = scaled_whole_secs(out["Period"], speed)
+    for query in out.get("Metrics", []):
+        if "Period" in query:
+            query["Period"] = scaled_whole_secs(query["Period"], speed)
+        if "MetricStat" in query:
+            query["MetricStat"]["Period"] = scaled_whole_secs(query["MetricStat"]["Period"], speed)
+    return out
 
 
 def stickiness_of(actions: list[dict[str, Any]]) -> int:
@@ -98,7 +117,8 @@ class Loop:
         def alarms(names: dict[str, str]) -> list[dict[str, Any]]:
             expanded = [expand(a, names) for a in s.alarms]
             self.alarm_params = {a["AlarmName"]: a for a in expanded}
-            return expanded
+            # The world evaluates them in AWS time; moto holds them in the controller's.
+            return [scaled_alarm(a, speed) for a in expanded]
 
         ecs = s.ecs
         return WorldOptions(

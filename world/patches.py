@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import metric_math
 from .cbor import cbor_operation
 from .names import ACCOUNT, REGION
 
@@ -97,6 +98,16 @@ def apply_moto_patches() -> None:
        metric", GetMetricStatistics API reference). moto means to (it compares both
        lists sorted), but its Dimension.__lt__ compares one's value with the other's
        name, so the sort, and whether a query finds the data, depend on the values.
+    9. GetMetricData evaluates metric math `Expression` queries (not the `SELECT` Metrics
+       Insights ones) with `world/metric_math.py`, as CloudWatch does ("Using metric
+       math"): per timestamp, over the union of the timestamps of the series the
+       expression references (MetricStat queries, ReturnData false ones included, and
+       other expressions, in dependency order), a period without a value being dropped.
+       moto returns, for an expression, the series whose Id is the whole expression text
+       (nothing, for `(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60`), and returns it even with
+       ReturnData false. Results come in the order of the queries, those with ReturnData
+       false left out; an expression the world does not model, an unknown Id or a cycle
+       is a ValidationError.
     """
     from moto.ecs import models as ecs_models
 
@@ -245,6 +256,89 @@ def apply_moto_patches() -> None:
     # 8. Dimensions ordered by (name, value), so that moto's sorted comparison holds.
     cw_models.Dimension.__lt__ = lambda self, other: (  # type: ignore[method-assign]
         (self.name or "", self.value or "") < (other.name or "", other.value or ""))
+
+    # 9. Metric math in GetMetricData.
+    from moto.cloudwatch.exceptions import ValidationError as CloudWatchValidationError
+
+    CloudWatch = cw_models.CloudWatchBackend
+    original_get_metric_data = CloudWatch.get_metric_data
+
+    def get_metric_data(
+        self: Any,
+        queries: list[dict[str, Any]],
+        start_time: datetime,
+        end_time: datetime,
+        scan_by: str = "TimestampAscending",
+    ) -> list[dict[str, Any]]:
+        index: dict[str, int] = {}
+        for i, q in enumerate(queries):
+            if q["Id"] in index:
+                raise CloudWatchValidationError(
+                    "The values for parameter id in MetricDataQueries are not unique.")
+            index[q["Id"]] = i
+        trees: dict[int, Any] = {}  # query index -> parsed metric math expression
+        for i, q in enumerate(queries):
+            if "Expression" not in q or q["Expression"].startswith("SELECT"):
+                continue
+            where = f"MetricDataQueries.member.{i + 1}.Expression"
+            try:
+                trees[i] = metric_math.parse_expression(q["Expression"])
+            except ValueError as e:
+                raise CloudWatchValidationError(f"{where}: {q['Expression']!r}: {e}") from None
+            for ref in sorted(metric_math.refs(trees[i])):
+                if ref not in index:
+                    raise CloudWatchValidationError(
+                        f"{where}: {q['Expression']!r} uses {ref}, which no query has as Id")
+        # moto answers its MetricStat queries first, then its SELECT ones, each in order.
+        stats = [i for i, q in enumerate(queries) if "MetricStat" in q]
+        fetched_at = stats + [i for i in range(len(queries)) if i not in trees and i not in stats]
+        fetched = original_get_metric_data(
+            self, [{**queries[i], "ReturnData": True} for i in fetched_at],
+            start_time, end_time, scan_by)
+        assert len(fetched) == len(fetched_at), (fetched_at, fetched)
+        results = dict(zip(fetched_at, fetched))
+        series: dict[int, dict[Any, Any]] = {
+            i: dict(zip(r["timestamps"], r["values"])) for i, r in results.items()}
+        visiting: list[int] = []
+
+        def evaluate(i: int) -> dict[Any, Any]:
+            if i in series:
+                return series[i]
+            if i in visiting:
+                cycle = [queries[j]["Id"] for j in visiting[visiting.index(i):] + [i]]
+                raise CloudWatchValidationError(
+                    f"expressions refer to each other in a cycle: {' -> '.join(cycle)}")
+            visiting.append(i)
+            used = {ref: evaluate(index[ref]) for ref in metric_math.refs(trees[i])}
+            visiting.pop()
+            values: dict[Any, Any] = {}
+            for stamp in sorted(set().union(*used.values())):
+                value, _ = metric_math.apply(trees[i], lambda ref: used[ref].get(stamp))
+                if value is not None:
+                    values[stamp] = value
+            series[i] = values
+            return values
+
+        for i in trees:
+            evaluate(i)
+        answer = []
+        for i, q in enumerate(queries):
+            if not q.get("ReturnData", True):
+                continue
+            if i not in trees:
+                answer.append(results[i])
+                continue
+            stamps = sorted(series[i], reverse=scan_by == "TimestampDescending")
+            answer.append({
+                "id": q["Id"],
+                "label": q.get("Label") or q["Id"],
+                "values": [series[i][t] for t in stamps],
+                "timestamps": stamps,
+                "status_code": "Complete",
+            })
+        return answer
+
+    CloudWatch.get_metric_data = get_metric_data
 
     Backend._spillover_world_patched = True
 
