@@ -13,7 +13,9 @@
 //!
 //! One kind of alarm that sees the split can still foresee a step: the app function's
 //! `ConcurrentExecutions` moves in proportion to Lambda's share, so its reading at one
-//! split carries to the next ([`projectable`], [`carried`]).
+//! split carries to the next ([`projectable`], [`carried`]). One kind of blind alarm says
+//! how far over its threshold the demand is: requests in proportion, so only the excess
+//! needs to move ([`reads_demand`], [`excess_percent`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +126,221 @@ pub fn projectable(
 pub fn carried(load: f64, from: f64, to: f64) -> Option<f64> {
     let (share_from, share_to) = (100.0 - from, 100.0 - to);
     (share_from > 0.0).then(|| load * share_to / share_from)
+}
+
+/// One query of an alarm's metric math (or its single metric as one query): a metric and
+/// its statistic, or an expression over other queries' ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MathQuery {
+    pub id: String,
+    /// The metric and statistic of a `MetricStat` query.
+    pub metric: Option<(MetricRef, String)>,
+    pub expression: Option<String>,
+    /// Whether the alarm evaluates this query (`ReturnData`).
+    pub returned: bool,
+}
+
+/// Whether an alarm blind to the split reads the demand itself: what it evaluates is in
+/// proportion to the load balancer's requests, so its value over its threshold says how
+/// many times what Lambda should carry the demand is, and `1 - threshold / value` is the
+/// share only ECS can take ([`excess_percent`]). Every metric is `AWS/ApplicationELB`
+/// `RequestCount` under `Sum`; the query the alarm evaluates is linear in them, with no
+/// constant term (`(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60`, the recommended alarm, is;
+/// `m1 / m2` or `m1 + 10` is not); it alarms above a positive threshold. Anything else
+/// (latency, error counts, a ratio) says that the demand is high, not how high.
+pub fn reads_demand(
+    queries: &[MathQuery],
+    comparison: Option<&str>,
+    threshold: Option<f64>,
+) -> bool {
+    let above = matches!(
+        comparison,
+        Some("GreaterThanThreshold" | "GreaterThanOrEqualToThreshold")
+    );
+    let requests = queries.iter().all(|q| match &q.metric {
+        Some((m, stat)) => {
+            m.namespace == "AWS/ApplicationELB" && m.name == "RequestCount" && stat == "Sum"
+        }
+        None => true,
+    });
+    let mut returned = queries.iter().filter(|q| q.returned);
+    let evaluated = match (returned.next(), returned.next()) {
+        (Some(q), None) => q,
+        _ => return false,
+    };
+    above
+        && threshold.is_some_and(|t| t > 0.0)
+        && requests
+        && degree(queries, &evaluated.id, 0) == Some(Degree::Linear)
+}
+
+/// The percent of the traffic only ECS can take, when a demand reading is `load` times its
+/// threshold: Lambda should carry `1 / load` of it. Rounded up to a whole percent, so that
+/// Lambda's share is never above its threshold. `None` when there is no excess.
+pub fn excess_percent(load: f64) -> Option<u8> {
+    (load > 1.0 && load.is_finite())
+        .then(|| (100.0 * (1.0 - 1.0 / load)).ceil().clamp(1.0, 100.0) as u8)
+}
+
+/// The demand a reading says, from its values over whole periods, oldest first: the
+/// highest of them, or the last one carried one period further along its rise, whichever
+/// is higher. A reading is a period's average, so under a rising demand the last one is
+/// already behind; carried ahead, a ramp's excess is taken in one stop rather than two.
+/// Under a falling or steady demand it is the highest, the safe side for Lambda.
+pub fn demand_ahead(values: &[f64]) -> Option<f64> {
+    let highest = values.iter().copied().reduce(f64::max)?;
+    let ahead = match values {
+        [.., before, last] => 2.0 * last - before,
+        _ => highest,
+    };
+    Some(highest.max(ahead))
+}
+
+/// How a query's value depends on the metrics: a constant, or linear in them with no
+/// constant term. A metric plus a constant, a product of two metrics or a division by one
+/// is neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Degree {
+    Constant,
+    Linear,
+}
+
+/// The degree of the query `id`, following expressions through other queries' ids.
+fn degree(queries: &[MathQuery], id: &str, depth: usize) -> Option<Degree> {
+    let query = queries.iter().find(|q| q.id == id)?;
+    match (&query.metric, &query.expression) {
+        (Some(_), None) => Some(Degree::Linear),
+        (None, Some(text)) if depth < queries.len() => {
+            let mut parser = Parser {
+                tokens: tokens(text)?,
+                at: 0,
+                lookup: &|id: &str| degree(queries, id, depth + 1),
+            };
+            let d = parser.sum()?;
+            (parser.at == parser.tokens.len()).then_some(d)
+        }
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Number,
+    Name(String),
+    Op(char),
+}
+
+fn tokens(text: &str) -> Option<Vec<Token>> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c.is_ascii_digit() || c == '.' {
+            while chars
+                .peek()
+                .is_some_and(|c| c.is_ascii_digit() || *c == '.')
+            {
+                chars.next();
+            }
+            out.push(Token::Number);
+        } else if c.is_ascii_alphabetic() {
+            let mut name = String::new();
+            while let Some(&c) = chars
+                .peek()
+                .filter(|c| c.is_ascii_alphanumeric() || **c == '_')
+            {
+                name.push(c);
+                chars.next();
+            }
+            out.push(Token::Name(name));
+        } else if "+-*/(),".contains(c) {
+            out.push(Token::Op(c));
+            chars.next();
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// A recursive descent over the tokens, giving each part its [`Degree`].
+struct Parser<'a> {
+    tokens: Vec<Token>,
+    at: usize,
+    lookup: &'a dyn Fn(&str) -> Option<Degree>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn take_op(&mut self, op: char) -> Option<()> {
+        (self.peek() == Some(&Token::Op(op))).then(|| self.at += 1)
+    }
+
+    /// Terms added or subtracted: all of one degree.
+    fn sum(&mut self) -> Option<Degree> {
+        let first = self.product()?;
+        while let Some(Token::Op(op @ ('+' | '-'))) = self.peek().cloned() {
+            self.take_op(op)?;
+            if self.product()? != first {
+                return None;
+            }
+        }
+        Some(first)
+    }
+
+    /// Factors multiplied or divided: at most one of them a metric, and never a divisor.
+    fn product(&mut self) -> Option<Degree> {
+        let mut d = self.factor()?;
+        while let Some(Token::Op(op @ ('*' | '/'))) = self.peek().cloned() {
+            self.take_op(op)?;
+            let rhs = self.factor()?;
+            d = match (op, d, rhs) {
+                (_, Degree::Constant, Degree::Constant) => Degree::Constant,
+                ('*', Degree::Constant, Degree::Linear) | (_, Degree::Linear, Degree::Constant) => {
+                    Degree::Linear
+                }
+                _ => return None,
+            };
+        }
+        Some(d)
+    }
+
+    fn factor(&mut self) -> Option<Degree> {
+        match self.peek()?.clone() {
+            Token::Op('-') => {
+                self.at += 1;
+                self.factor()
+            }
+            Token::Op('(') => {
+                self.at += 1;
+                let d = self.sum()?;
+                self.take_op(')')?;
+                Some(d)
+            }
+            Token::Number => {
+                self.at += 1;
+                Some(Degree::Constant)
+            }
+            Token::Name(name) if name == "FILL" => {
+                self.at += 1;
+                self.take_op('(')?;
+                let d = self.sum()?;
+                self.take_op(',')?;
+                (self.sum()? == Degree::Constant).then_some(())?;
+                self.take_op(')')?;
+                Some(d)
+            }
+            Token::Name(name) if name.starts_with(|c: char| c.is_ascii_lowercase()) => {
+                self.at += 1;
+                (self.lookup)(&name)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -249,5 +466,129 @@ mod tests {
             "Lambda had nothing to measure"
         );
         assert_eq!(carried(0.0, 50.0, 0.0), Some(0.0));
+    }
+
+    fn stat(id: &str, group: &str, name: &str, stat: &str) -> MathQuery {
+        MathQuery {
+            id: id.into(),
+            metric: Some((metric("AWS/ApplicationELB", name, Some(group)), stat.into())),
+            expression: None,
+            returned: false,
+        }
+    }
+
+    fn expression(id: &str, text: &str, returned: bool) -> MathQuery {
+        MathQuery {
+            id: id.into(),
+            metric: None,
+            expression: Some(text.into()),
+            returned,
+        }
+    }
+
+    fn demand_alarm(text: &str) -> Vec<MathQuery> {
+        vec![
+            stat("m1", LAMBDA, "RequestCount", "Sum"),
+            stat("m2", ECS, "RequestCount", "Sum"),
+            expression("e1", text, true),
+        ]
+    }
+
+    #[test]
+    fn an_alarm_reads_demand_when_it_evaluates_requests_in_proportion() {
+        let above = Some("GreaterThanOrEqualToThreshold");
+        let yes = [
+            "(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60",
+            "m1 + m2",
+            "0.5 * (m1 + m2) / 60",
+            "-(-m1 - m2)",
+            "FILL(m1, 0)+FILL(m2,0)",
+        ];
+        for text in yes {
+            assert!(
+                reads_demand(&demand_alarm(text), above, Some(90.0)),
+                "{text}"
+            );
+        }
+        let no = [
+            "m1 / m2",
+            "m1 * m2",
+            "m1 + 10",
+            "100 / (m1 + m2)",
+            "RATE(m1)",
+            "m1 + m3",
+            "(m1 + m2",
+            "m1 + m2)",
+            "m1 $ m2",
+            "FILL(m1, m2)",
+            "10",
+        ];
+        for text in no {
+            assert!(
+                !reads_demand(&demand_alarm(text), above, Some(90.0)),
+                "{text}"
+            );
+        }
+        // An expression over another expression.
+        let mut chained = demand_alarm("e0 / 60");
+        chained.push(expression("e0", "(m1 + m2) * 0.5", false));
+        assert!(reads_demand(&chained, above, Some(90.0)));
+        // A cycle is not a reading.
+        let cycle = vec![expression("e1", "e2", true), expression("e2", "e1", false)];
+        assert!(!reads_demand(&cycle, above, Some(90.0)));
+        // The load balancer's RequestCount as a single metric.
+        let single = vec![MathQuery {
+            returned: true,
+            ..stat("m", "", "RequestCount", "Sum")
+        }];
+        assert!(reads_demand(
+            &single,
+            Some("GreaterThanThreshold"),
+            Some(1000.0)
+        ));
+        // Not requests, not a sum, not above a positive threshold, not one evaluated query.
+        let latency = vec![MathQuery {
+            returned: true,
+            ..stat("m", "", "TargetResponseTime", "Sum")
+        }];
+        assert!(!reads_demand(&latency, above, Some(1.0)));
+        let average = vec![MathQuery {
+            returned: true,
+            ..stat("m", "", "RequestCount", "Average")
+        }];
+        assert!(!reads_demand(&average, above, Some(1.0)));
+        let text = "m1 + m2";
+        assert!(!reads_demand(
+            &demand_alarm(text),
+            Some("LessThanThreshold"),
+            Some(90.0)
+        ));
+        assert!(!reads_demand(&demand_alarm(text), above, Some(0.0)));
+        assert!(!reads_demand(&demand_alarm(text), above, None));
+        let mut two = demand_alarm(text);
+        two[0].returned = true;
+        assert!(!reads_demand(&two, above, Some(90.0)));
+    }
+
+    #[test]
+    fn a_rising_demand_is_read_one_period_ahead_a_falling_one_at_its_highest() {
+        assert_eq!(demand_ahead(&[71.0, 174.0]), Some(277.0));
+        assert_eq!(demand_ahead(&[250.0, 250.0, 250.0]), Some(250.0));
+        assert_eq!(demand_ahead(&[300.0, 200.0, 150.0]), Some(300.0));
+        assert_eq!(demand_ahead(&[120.0]), Some(120.0));
+        assert_eq!(demand_ahead(&[]), None);
+    }
+
+    #[test]
+    fn the_excess_is_what_lambda_should_not_carry_rounded_up() {
+        // 500 requests/s as 250 concurrency against a threshold of 90: Lambda keeps 36 %.
+        assert_eq!(excess_percent(250.0 / 90.0), Some(64));
+        assert_eq!(excess_percent(5.0), Some(80));
+        assert_eq!(excess_percent(1.001), Some(1));
+        assert_eq!(excess_percent(1000.0), Some(100));
+        assert_eq!(excess_percent(1.0), None);
+        assert_eq!(excess_percent(0.5), None);
+        assert_eq!(excess_percent(f64::NAN), None);
+        assert_eq!(excess_percent(f64::INFINITY), None);
     }
 }
