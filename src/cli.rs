@@ -119,6 +119,7 @@ fn plan(args: &[&str]) -> Result<i32> {
             marks: Default::default(),
             drain: None,
             split_load: None,
+            demand_load: None,
         },
     };
     let plan = decide(&trigger, &observed, &config);

@@ -70,6 +70,12 @@ impl Controller {
     /// Reads everything the decision needs, in parallel (but the evidence that traffic
     /// has left ECS, which is read only when a scale-in is otherwise due).
     pub async fn observe(&self) -> Result<Observed> {
+        self.look(true).await
+    }
+
+    /// Reads the world; the alarms' loads (`split_load`, `demand_load`) only with
+    /// `loads`: a decision needs them, the last look of a run does not.
+    async fn look(&self, loads: bool) -> Result<Observed> {
         let (alarms, (weights, sticky_secs), service, tasks, healthy, scalable) = tokio::try_join!(
             self.aws.alarms.read(),
             self.aws.listener.forward(),
@@ -92,10 +98,22 @@ impl Controller {
             age(alarms.spill.changed_at).is_some_and(|a| a < self.config.return_hold.as_secs_f64());
         let split_load = match &alarms.spill.projections {
             Some(projections)
-                if alarms.spill.state == AlarmState::Ok && weights.is_split() && !held =>
+                if loads && alarms.spill.state == AlarmState::Ok && weights.is_split() && !held =>
             {
                 self.read_split_load(projections, marks.stepped_secs_ago, now)
                     .await?
+            }
+            _ => None,
+        };
+        // Read only when a step up may be due: ALARM, and ECS below the last step.
+        let below_last = self
+            .config
+            .steps
+            .last()
+            .is_some_and(|&last| crate::decide::percent(weights) < f64::from(last));
+        let demand_load = match &alarms.spill.demands {
+            Some(demands) if loads && alarms.spill.state == AlarmState::Alarm && below_last => {
+                self.aws.alarms.demand_load(demands).await?
             }
             _ => None,
         };
@@ -114,6 +132,7 @@ impl Controller {
             marks,
             drain: None,
             split_load,
+            demand_load,
         })
     }
 
@@ -247,6 +266,7 @@ impl Controller {
         };
 
         let act_started = Instant::now();
+        let mut moves = observed.marks.moves;
         for step in plan.steps {
             let at = started.elapsed();
             if dry_run {
@@ -258,12 +278,15 @@ impl Controller {
             }
             info!(step = %step, "start");
             let step_started = Instant::now();
-            let executing = self.execute(&step, deadline.wait, started_wall);
+            let executing = self.execute(&step, deadline.wait, started_wall, moves);
             let result = bounded(deadline.steps, &format!("step \"{step}\""), executing).await;
             let took = step_started.elapsed();
             match result {
                 Ok(stats) => {
                     info!(step = %step, took_ms = ms(took), "done");
+                    if let Step::SetWeights { from, to } = step {
+                        moves = Some(marks::moves_after(from, to, moves));
+                    }
                     summary.actions.push(record(step, at, took, "ok", stats));
                 }
                 Err(e) => {
@@ -281,7 +304,7 @@ impl Controller {
             .iter()
             .any(|a| a.result != "skipped (dry run)")
         {
-            bounded(deadline.report, "the last look", self.observe())
+            bounded(deadline.report, "the last look", self.look(false))
                 .await
                 .ok()
         } else {
@@ -333,11 +356,13 @@ impl Controller {
         })
     }
 
+    /// Carries out one step; `moves` is the spill's weight changes so far (a mark).
     async fn execute(
         &self,
         step: &Step,
         deadline: Instant,
         since: SystemTime,
+        moves: Option<u32>,
     ) -> Result<Option<PollStats>> {
         match *step {
             Step::ScaleOut { to, .. } => {
@@ -369,7 +394,7 @@ impl Controller {
                     .await
                     .map(Some);
             }
-            Step::SetWeights { from, to } => self.set_weights(from, to).await?,
+            Step::SetWeights { from, to } => self.set_weights(from, to, moves).await?,
         }
         Ok(None)
     }
@@ -385,7 +410,7 @@ impl Controller {
         Ok(())
     }
 
-    async fn set_weights(&self, from: Weights, to: Weights) -> Result<()> {
+    async fn set_weights(&self, from: Weights, to: Weights, moves: Option<u32>) -> Result<()> {
         if to.ecs > 0 {
             // The plan was made before the wait: check health (and, for a step up, the
             // alarm) again right before the shift.
@@ -406,10 +431,12 @@ impl Controller {
         // The time of the change goes on the service first, so that a scale-in can never
         // believe traffic left ECS earlier than it did.
         let at = marks::time_value(SystemTime::now());
-        let records: Vec<(&str, String)> = marks::for_weights(from, to)
+        let mut records: Vec<(&str, String)> = marks::for_weights(from, to)
             .into_iter()
             .map(|mark| (mark.key(), at.clone()))
             .collect();
+        let moves = marks::moves_after(from, to, moves);
+        records.push((Mark::Moves.key(), moves.to_string()));
         self.aws.ecs.tag(&records).await?;
         self.aws.listener.set_weights(to).await
     }

@@ -21,6 +21,8 @@ pub enum Mark {
     SteppedAt,
     /// The scalable target's `MinCapacity` before spillover raised it.
     SavedMinCapacity,
+    /// How many times the weights changed since the spill began (see [`moves_after`]).
+    Moves,
 }
 
 impl Mark {
@@ -30,6 +32,7 @@ impl Mark {
             Mark::ReturnedAt => "spillover:returned-at",
             Mark::SteppedAt => "spillover:stepped-at",
             Mark::SavedMinCapacity => "spillover:saved-min-capacity",
+            Mark::Moves => "spillover:moves",
         }
     }
 }
@@ -40,6 +43,17 @@ pub fn for_weights(from: Weights, to: Weights) -> Vec<Mark> {
         (false, true) => vec![Mark::ShiftedAt, Mark::SteppedAt],
         (true, false) => vec![Mark::ReturnedAt, Mark::SteppedAt],
         _ => vec![Mark::SteppedAt],
+    }
+}
+
+/// The weight changes of the spill after one from `from` to `to`, when `before` were made:
+/// the shift is the first, the return ends the count. It bounds the stops only the excess
+/// makes (`decide::traffic`): the weights change at most twice per step.
+pub fn moves_after(from: Weights, to: Weights, before: Option<u32>) -> u32 {
+    match (from.ecs > 0, to.ecs > 0) {
+        (_, false) => 0,
+        (false, true) => 1,
+        (true, true) => before.unwrap_or(0).saturating_add(1),
     }
 }
 
@@ -69,6 +83,9 @@ pub fn parse(tags: &HashMap<String, String>, now: SystemTime) -> Marks {
         saved_min_capacity: tags
             .get(Mark::SavedMinCapacity.key())
             .and_then(|v| v.trim().parse().ok()),
+        moves: tags
+            .get(Mark::Moves.key())
+            .and_then(|v| v.trim().parse().ok()),
     }
 }
 
@@ -90,6 +107,17 @@ mod tests {
             for_weights(ON_ECS, Weights::ON_LAMBDA),
             [Mark::ReturnedAt, Mark::SteppedAt]
         );
+    }
+
+    #[test]
+    fn the_moves_of_a_spill_count_from_the_shift_and_end_at_the_return() {
+        let third = Weights { lambda: 2, ecs: 1 };
+        assert_eq!(moves_after(Weights::ON_LAMBDA, third, Some(7)), 1);
+        assert_eq!(moves_after(third, HALF, Some(1)), 2);
+        assert_eq!(moves_after(HALF, ON_ECS, None), 1);
+        assert_eq!(moves_after(ON_ECS, Weights::ON_LAMBDA, Some(3)), 0);
+        let tags = HashMap::from([(Mark::Moves.key().to_string(), "2".to_string())]);
+        assert_eq!(parse(&tags, UNIX_EPOCH).moves, Some(2));
     }
 
     #[test]

@@ -244,6 +244,7 @@ mod tests {
             marks: Default::default(),
             drain: None,
             split_load: None,
+            demand_load: None,
         }
     }
 

@@ -125,6 +125,12 @@ pub struct Observed {
     /// one that sees the split can be projected (see [`crate::decide::sight::projectable`]).
     #[serde(default)]
     pub split_load: Option<f64>,
+    /// The demand the spill alarms read, as a share of their thresholds (the highest over
+    /// their last periods and over the alarms, 1.0 = at the threshold). Read only while
+    /// they are in ALARM, every one is blind to the split and reads the demand (see
+    /// [`crate::decide::sight::reads_demand`]), and ECS is below the last step.
+    #[serde(default)]
+    pub demand_load: Option<f64>,
 }
 
 /// An Application Auto Scaling scalable target (`ecs:service:DesiredCount`).
@@ -147,6 +153,9 @@ pub struct Marks {
     /// The scalable target's `MinCapacity` before spillover raised it
     /// (`spillover:saved-min-capacity`), while raised.
     pub saved_min_capacity: Option<i32>,
+    /// Weight changes since the spill began, the shift included (`spillover:moves`).
+    #[serde(default)]
+    pub moves: Option<u32>,
 }
 
 /// Evidence that traffic has left the ECS target group.

@@ -93,6 +93,9 @@ struct World {
     /// The spill alarm is metric math over both target groups' `RequestCount` (demand the
     /// split cannot change) rather than a single metric.
     demand_alarm: bool,
+    /// The demand alarm alarms at or above 90, so it reads the demand: these are the
+    /// datapoints of the query it evaluates.
+    demand: Option<Vec<f64>>,
     /// The target types of the Lambda and the ECS target group.
     target_types: (TargetTypeEnum, TargetTypeEnum),
     /// The target groups named in the service's `loadBalancers`.
@@ -129,6 +132,7 @@ impl World {
             metric_queries: Vec::new(),
             deregistration_delay: "0",
             demand_alarm: false,
+            demand: None,
             target_types: (TargetTypeEnum::Lambda, TargetTypeEnum::Ip),
             service_target_groups: vec![ECS_TG],
             default_rule: false,
@@ -279,7 +283,12 @@ impl Fake {
                             aws_sdk_cloudwatch::primitives::DateTime::from(changed),
                         )
                 };
-                let spill = if w.demand_alarm {
+                let spill = if w.demand.is_some() {
+                    use aws_sdk_cloudwatch::types::ComparisonOperator;
+                    requests_of_both_target_groups(alarm(ALARM, w.alarm.clone()))
+                        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
+                        .threshold(90.0)
+                } else if w.demand_alarm {
                     requests_of_both_target_groups(alarm(ALARM, w.alarm.clone()))
                 } else if w.concurrency.is_some() {
                     use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, Statistic};
@@ -537,7 +546,46 @@ impl Fake {
         let get_metric_data = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
             .then_compute_output(move |r| {
                 let mut w = w.lock().unwrap();
-                let query = &r.metric_data_queries()[0];
+                let window = r.end_time().unwrap().secs() - r.start_time().unwrap().secs();
+                let queries = r.metric_data_queries();
+                if let Some(evaluated) = queries.iter().find(|q| q.expression().is_some()) {
+                    // The demand alarm's own metric math, as it is.
+                    let ids: Vec<&str> = queries.iter().filter_map(|q| q.id()).collect();
+                    w.metric_queries.push(format!(
+                        "{} ids={} window={window}",
+                        evaluated.expression().unwrap(),
+                        ids.join(",")
+                    ));
+                    // One whole 60 s period each, oldest first, newest first in the answer
+                    // (CloudWatch's default order), and the period still being filled.
+                    let mut values = w.demand.clone().unwrap_or_default();
+                    let end = r.end_time().unwrap().secs();
+                    let mut stamps: Vec<_> = (0..values.len() as i64)
+                        .map(|i| {
+                            aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                                end - 60 * (values.len() as i64 - i) - 1,
+                            )
+                        })
+                        .collect();
+                    if !values.is_empty() {
+                        values.push(1.0);
+                        stamps.push(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
+                            end - 30,
+                        ));
+                    }
+                    values.reverse();
+                    stamps.reverse();
+                    return GetMetricDataOutput::builder()
+                        .metric_data_results(
+                            MetricDataResult::builder()
+                                .id(evaluated.id().unwrap())
+                                .set_timestamps(Some(stamps))
+                                .set_values(Some(values))
+                                .build(),
+                        )
+                        .build();
+                }
+                let query = &queries[0];
                 let stat = query.metric_stat().unwrap();
                 let metric = stat.metric().unwrap();
                 let dims: Vec<String> = metric
@@ -545,7 +593,6 @@ impl Fake {
                     .iter()
                     .map(|d| format!("{}={}", d.name().unwrap(), d.value().unwrap()))
                     .collect();
-                let window = r.end_time().unwrap().secs() - r.start_time().unwrap().secs();
                 w.metric_queries.push(format!(
                     "{} {} {} {} period={} window={window}",
                     metric.namespace().unwrap(),
@@ -737,7 +784,7 @@ async fn spill_scales_out_waits_for_health_then_shifts_only_the_two_weights() {
         fake.writes(),
         [
             "desired=2",
-            "tag spillover:shifted-at,spillover:stepped-at",
+            "tag spillover:shifted-at,spillover:stepped-at,spillover:moves",
             "weights lambda=0 ecs=1"
         ]
     );
@@ -802,7 +849,7 @@ async fn return_shifts_back_first_and_scales_in_on_a_later_run_once_traffic_left
     assert_eq!(
         fake.writes(),
         [
-            "tag spillover:returned-at,spillover:stepped-at",
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
             "weights lambda=1 ecs=0"
         ]
     );
@@ -829,7 +876,7 @@ async fn return_shifts_back_first_and_scales_in_on_a_later_run_once_traffic_left
     assert_eq!(
         fake.writes(),
         [
-            "tag spillover:returned-at,spillover:stepped-at",
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
             "weights lambda=1 ecs=0",
             "desired=0"
         ]
@@ -918,7 +965,7 @@ async fn progressive_steps_move_one_step_per_run_and_record_each_change() {
         fake.writes(),
         [
             "desired=2",
-            "tag spillover:shifted-at,spillover:stepped-at",
+            "tag spillover:shifted-at,spillover:stepped-at,spillover:moves",
             "weights lambda=1 ecs=1"
         ]
     );
@@ -926,13 +973,22 @@ async fn progressive_steps_move_one_step_per_run_and_record_each_change() {
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(
         fake.writes()[3..],
-        ["tag spillover:stepped-at", "weights lambda=0 ecs=1"]
+        [
+            "tag spillover:stepped-at,spillover:moves",
+            "weights lambda=0 ecs=1"
+        ]
     );
+    // The spill's weight changes are counted with the marks: the shift and one step.
+    assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "2");
     let summary = run(&controller).await;
     assert_eq!(summary.outcome, Outcome::NoOp, "at the top step");
     assert_eq!(
         fake.world.lock().unwrap().tag_keys(),
-        ["spillover:shifted-at", "spillover:stepped-at"]
+        [
+            "spillover:moves",
+            "spillover:shifted-at",
+            "spillover:stepped-at"
+        ]
     );
 }
 
@@ -1022,7 +1078,7 @@ async fn a_return_waits_for_the_alarm_to_be_ok_for_the_hold() {
     assert_eq!(
         fake.writes(),
         [
-            "tag spillover:returned-at,spillover:stepped-at",
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
             "weights lambda=1 ecs=0"
         ]
     );
@@ -1041,7 +1097,7 @@ async fn a_scalable_target_gets_its_minimum_raised_and_restored_never_its_desire
         [
             "tag spillover:saved-min-capacity",
             "min capacity=2",
-            "tag spillover:shifted-at,spillover:stepped-at",
+            "tag spillover:shifted-at,spillover:stepped-at,spillover:moves",
             "weights lambda=0 ecs=1"
         ]
     );
@@ -1068,7 +1124,7 @@ async fn a_scalable_target_gets_its_minimum_raised_and_restored_never_its_desire
     assert_eq!(
         fake.writes()[4..],
         [
-            "tag spillover:returned-at,spillover:stepped-at",
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
             "weights lambda=1 ecs=0",
             "min capacity=0",
             "untag spillover:saved-min-capacity"
@@ -1141,7 +1197,7 @@ async fn rule_mode_writes_the_rule_and_not_the_listener() {
         fake.writes(),
         [
             "desired=2",
-            "tag spillover:shifted-at,spillover:stepped-at",
+            "tag spillover:shifted-at,spillover:stepped-at,spillover:moves",
             "rule weights lambda=0 ecs=1"
         ]
     );
@@ -1496,7 +1552,7 @@ async fn with_stickiness_the_scale_in_waits_until_sticky_sessions_expire() {
     assert_eq!(
         fake.writes(),
         [
-            "tag spillover:returned-at,spillover:stepped-at",
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
             "weights lambda=1 ecs=0"
         ]
     );
@@ -1700,7 +1756,7 @@ async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_i
     assert_eq!(
         fake.writes(),
         [
-            "tag spillover:returned-at,spillover:stepped-at",
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
             "weights lambda=1 ecs=0"
         ]
     );
@@ -1739,4 +1795,84 @@ async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_i
         fake.writes().last().map(String::as_str),
         Some("weights lambda=1 ecs=0")
     );
+}
+
+#[tokio::test]
+async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
+    // Half on ECS, the demand alarm firing: its evaluated query read 450 for two whole
+    // periods against a threshold of 90 (the period still being filled, 1, is left out).
+    // Lambda should keep 90 / 450 = 20 %: the step to 100 stops at 80.
+    let mut world = World::spilled();
+    world.weights = (1, 1);
+    world.demand = Some(vec![450.0, 450.0]);
+    // One weight change so far, the shift: the stop, the last step and the return fit in
+    // two changes per step.
+    world.tags.insert("spillover:moves".into(), "1".into());
+    let fake = Fake::new(world);
+    let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.observed.as_ref().unwrap().demand_load, Some(5.0));
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=4"),
+        "{:?}",
+        summary.plan
+    );
+    // The alarm's queries as they are, over its last three periods (and one before).
+    assert_eq!(
+        fake.world.lock().unwrap().metric_queries,
+        ["(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60 ids=m1,m2,e1 window=240"]
+    );
+    assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "2");
+
+    // The demand falls to 100: 80 % on ECS still carries the excess, nothing moves.
+    let writes = fake.writes().len();
+    fake.world.lock().unwrap().demand = Some(vec![100.0]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert_eq!(
+        summary.observed.as_ref().unwrap().demand_load,
+        Some(100.0 / 90.0)
+    );
+    assert!(
+        summary.plan.unwrap().reason.contains("carries the excess"),
+        "{:?}",
+        fake.writes()
+    );
+    assert_eq!(fake.writes().len(), writes);
+
+    // It rises, 300 then 420: read a period ahead, 540 is 6 thresholds, 84 % on ECS. A
+    // second stop after the shift and the first would leave no change for the last step
+    // and the return: the last step.
+    fake.world.lock().unwrap().demand = Some(vec![300.0, 420.0]);
+    let summary = run(&controller).await;
+    assert_eq!(summary.observed.as_ref().unwrap().demand_load, Some(6.0));
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+    assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "3");
+
+    // No datapoint: the steps as configured.
+    let mut world = World::spilled();
+    world.weights = (1, 1);
+    world.demand = Some(vec![]);
+    world.tags.insert("spillover:moves".into(), "1".into());
+    let fake = Fake::new(world);
+    run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+
+    // At the last step there is nothing to read for.
+    let fake = Fake::new(World {
+        demand: Some(vec![450.0]),
+        ..World::spilled()
+    });
+    run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+    assert!(fake.world.lock().unwrap().metric_queries.is_empty());
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 }

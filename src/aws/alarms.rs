@@ -11,7 +11,9 @@ use aws_sdk_cloudwatch::types::{
 
 use super::Calls;
 pub use crate::decide::sight::MetricRef;
-use crate::decide::sight::{Projection, Sight, projectable, sight};
+use crate::decide::sight::{
+    MathQuery, Projection, Sight, demand_ahead, projectable, reads_demand, sight,
+};
 use crate::error::{Error, Result};
 use crate::observed::AlarmState;
 
@@ -34,6 +36,16 @@ pub struct Reading {
     pub blind: bool,
     /// The alarms that see the split, when every one of them is projectable.
     pub projections: Option<Vec<Projection>>,
+    /// How to read the demand, when every alarm is blind to the split and reads it.
+    pub demands: Option<Vec<Demand>>,
+}
+
+/// An alarm that reads the demand (see [`crate::decide::sight::reads_demand`]): the queries
+/// that give its value, as `GetMetricData` takes them, and its threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Demand {
+    pub queries: Vec<MetricDataQuery>,
+    pub threshold: f64,
 }
 
 /// The spill alarms and the warm alarms (when configured), from one `DescribeAlarms`.
@@ -56,6 +68,8 @@ pub struct AlarmInfo {
     /// How its reading carries to another split, when it can (see
     /// [`crate::decide::sight::projectable`]).
     pub projection: Option<Projection>,
+    /// How to read the demand it measures, when it does.
+    pub demand: Option<Demand>,
 }
 
 fn metric_ref(namespace: Option<&str>, name: Option<&str>, dimensions: &[Dimension]) -> MetricRef {
@@ -104,6 +118,60 @@ fn metrics_of(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> Vec<MetricRef> 
         .filter_map(|q| q.metric_stat()?.metric())
         .map(|m| metric_ref(m.namespace(), m.metric_name(), m.dimensions()));
     single.into_iter().chain(math).collect()
+}
+
+/// The queries that give a metric alarm's value: its metric math as it is, or its single
+/// metric as one `MetricStat` query; kept when the alarm reads the demand.
+fn demand_of(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> Option<Demand> {
+    let queries: Vec<MetricDataQuery> = match alarm.metric_name() {
+        Some(name) => {
+            let mut metric = Metric::builder()
+                .set_namespace(alarm.namespace().map(String::from))
+                .metric_name(name);
+            for d in alarm.dimensions() {
+                metric = metric.dimensions(d.clone());
+            }
+            vec![
+                MetricDataQuery::builder()
+                    .id("m")
+                    .return_data(true)
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(metric.build())
+                            .set_period(alarm.period())
+                            .set_stat(alarm.statistic().map(|s| s.as_str().to_string()))
+                            .build(),
+                    )
+                    .build(),
+            ]
+        }
+        None => alarm.metrics().to_vec(),
+    };
+    let described: Vec<MathQuery> = queries
+        .iter()
+        .map(|q| MathQuery {
+            id: q.id().unwrap_or_default().to_string(),
+            metric: q.metric_stat().map(|s| {
+                let m = s.metric();
+                (
+                    metric_ref(
+                        m.and_then(|m| m.namespace()),
+                        m.and_then(|m| m.metric_name()),
+                        m.map(|m| m.dimensions()).unwrap_or_default(),
+                    ),
+                    s.stat().unwrap_or_default().to_string(),
+                )
+            }),
+            expression: q.expression().map(String::from),
+            // CloudWatch's default is true.
+            returned: q.return_data().unwrap_or(true),
+        })
+        .collect();
+    let comparison = alarm.comparison_operator().map(|c| c.as_str());
+    reads_demand(&described, comparison, alarm.threshold()).then(|| Demand {
+        queries,
+        threshold: alarm.threshold().unwrap_or_default(),
+    })
 }
 
 impl Alarms {
@@ -196,6 +264,7 @@ impl Alarms {
                     metrics: metrics_of(a),
                     treat_missing_data: a.treat_missing_data().map(String::from),
                     projection,
+                    demand: demand_of(a),
                 };
                 Found::new(
                     info,
@@ -235,6 +304,7 @@ impl Alarms {
         let mut latest: Option<SystemTime> = None;
         let mut blind = true;
         let mut projections = Some(Vec::new());
+        let mut demands = Some(Vec::new());
         for name in names {
             let alarm = found.iter().find(|a| &a.info.name == name).ok_or_else(|| {
                 Error::Topology(format!(
@@ -249,8 +319,17 @@ impl Alarms {
             let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
             latest = latest.max(changed_at);
             let metrics = (!alarm.info.composite).then_some(alarm.info.metrics.as_slice());
-            if sight(metrics, lambda_tg, ecs_tg) != Sight::Blind {
+            if sight(metrics, lambda_tg, ecs_tg) == Sight::Blind {
+                demands = match (demands, &alarm.info.demand) {
+                    (Some(mut all), Some(d)) => {
+                        all.push(d.clone());
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            } else {
                 blind = false;
+                demands = None;
                 projections = match (projections, &alarm.info.projection) {
                     (Some(mut all), Some(p)) => {
                         all.push(p.clone());
@@ -265,6 +344,7 @@ impl Alarms {
             changed_at: latest,
             blind,
             projections,
+            demands: demands.filter(|_| blind),
         })
     }
 }
@@ -404,6 +484,59 @@ impl Alarms {
             .try_fold(0.0_f64, |acc, h| h.map(|h| acc.max(h))))
     }
 }
+
+impl Alarms {
+    /// The demand the alarms read, as a share of their thresholds: for each, its whole
+    /// periods among the last [`DEMAND_PERIODS`] (`GetMetricData` of its own queries, one
+    /// call per alarm), read ahead along a rise ([`demand_ahead`]); the highest over the
+    /// alarms. `None` when an alarm has no whole period there.
+    /// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html>
+    pub async fn demand_load(&self, demands: &[Demand]) -> Result<Option<f64>> {
+        let mut highest: Option<f64> = None;
+        for demand in demands {
+            let period = demand
+                .queries
+                .iter()
+                .filter_map(|q| q.metric_stat()?.period())
+                .max()
+                .unwrap_or(60)
+                .max(1);
+            let period = Duration::from_secs(u64::from(period.unsigned_abs()));
+            let end = SystemTime::now();
+            let start = query_start(end, period * DEMAND_PERIODS, period);
+            // The value is the query the alarm evaluates (`ReturnData`, true by default).
+            let evaluated: Vec<&str> = demand
+                .queries
+                .iter()
+                .filter(|q| q.return_data().unwrap_or(true))
+                .filter_map(|q| q.id())
+                .collect();
+            // Whole periods only: a datapoint is stamped with its period's start, and the
+            // one still being filled reads low.
+            let whole_before = DateTime::from(end - period).secs();
+            let mut points: Vec<(i64, f64)> = self
+                .metric_data(demand.queries.clone(), start, end)
+                .await?
+                .iter()
+                .filter(|r| r.id().is_some_and(|id| evaluated.contains(&id)))
+                .flat_map(|r| r.timestamps().iter().zip(r.values()))
+                .filter(|(at, _)| at.secs() <= whole_before)
+                .map(|(at, value)| (at.secs(), *value))
+                .collect();
+            points.sort_by_key(|(at, _)| *at);
+            let values: Vec<f64> = points.into_iter().map(|(_, v)| v).collect();
+            let Some(value) = demand_ahead(&values) else {
+                return Ok(None);
+            };
+            let load = value / demand.threshold;
+            highest = Some(highest.map_or(load, |h| h.max(load)));
+        }
+        Ok(highest)
+    }
+}
+
+/// How many of an alarm's periods a demand reading looks back over.
+pub const DEMAND_PERIODS: u32 = 3;
 
 /// Where a query that must see every request of the last `window` starts: one period
 /// before the window. A datapoint is stamped with the start of its period and

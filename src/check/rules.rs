@@ -35,6 +35,7 @@ pub fn checklist(facts: &Facts, config: &Config) -> Vec<Item> {
     items.extend(service(facts, config));
     items.push(auto_scaling(facts, config));
     items.extend(alarms(facts, config));
+    items.push(way_up(facts, config));
     items.push(way_back(facts, config));
     items.push(timeout(facts, config));
     items
@@ -495,6 +496,50 @@ fn missing_data(removed: &[String], missing: &str, topic: String) -> Item {
             format!("{other}: not a value CloudWatch documents"),
         ),
     }
+}
+
+/// How far traffic moves while the alarm fires: all of it, the configured steps, or only
+/// the excess when every spill alarm is blind to the split and reads the demand (the same
+/// rule as the run's, [`crate::decide::sight::reads_demand`]).
+fn way_up(facts: &Facts, config: &Config) -> Item {
+    let topic = "spill";
+    let steps: Vec<String> = config.steps.iter().map(u8::to_string).collect();
+    if config.steps.len() == 1 {
+        return Item::new(
+            Pass,
+            topic,
+            format!("all or nothing: {}% on ECS (SPILLOVER_STEPS)", steps[0]),
+        );
+    }
+    let Ok(found) = &facts.alarms else {
+        return Item::new(Warn, topic, "unknown: the alarms could not be read");
+    };
+    let lambda_tg = target_group_dimension(&config.lambda_target_group_arn);
+    let ecs_tg = target_group_dimension(&config.ecs_target_group_arn);
+    let steps = steps.join(", ");
+    for name in &config.alarm_names {
+        let Some(alarm) = found.iter().find(|a| &a.name == name) else {
+            return Item::new(Warn, topic, format!("unknown: alarm {name} does not exist"));
+        };
+        let metrics = (!alarm.composite).then_some(alarm.metrics.as_slice());
+        let blind = sight(metrics, &lambda_tg, &ecs_tg) == Sight::Blind;
+        if !blind || alarm.demand.is_none() {
+            return Item::new(
+                Pass,
+                topic,
+                format!(
+                    "one step per run while the alarm fires ({steps} % on ECS): alarm {name} does not say how far over its threshold the demand is"
+                ),
+            );
+        }
+    }
+    Item::new(
+        Pass,
+        topic,
+        format!(
+            "only the excess moves: every spill alarm reads the demand, and a step up ({steps} % on ECS) stops at the share Lambda should not carry"
+        ),
+    )
 }
 
 /// How traffic comes back: in one move when every spill alarm is blind to the split (the

@@ -39,6 +39,7 @@ fn alarm(name: &str, metrics: Vec<MetricRef>, missing: Option<&str>) -> AlarmInf
         metrics,
         treat_missing_data: missing.map(String::from),
         projection: None,
+        demand: None,
     }
 }
 
@@ -638,4 +639,41 @@ fn the_function_timeout_is_checked_against_the_budget_and_the_time_to_healthy() 
         Status::Fail,
         "leaves 50 s to wait",
     );
+}
+
+#[test]
+fn the_spill_moves_only_the_excess_when_every_alarm_reads_the_demand() {
+    let cfg = config(&[]);
+    // The recommended alarm, without a threshold: blind, but it does not say how far.
+    assert_line(
+        &healthy(),
+        &cfg,
+        "spill",
+        Status::Ok,
+        "does not say how far",
+    );
+    let mut facts = healthy();
+    if let Ok(alarms) = &mut facts.alarms {
+        alarms[0].demand = Some(crate::aws::alarms::Demand {
+            queries: vec![],
+            threshold: 90.0,
+        });
+    }
+    assert_line(&facts, &cfg, "spill", Status::Ok, "only the excess moves");
+    assert_line(
+        &facts,
+        &config(&[("SPILLOVER_STEPS", "100")]),
+        "spill",
+        Status::Ok,
+        "all or nothing",
+    );
+    // A concurrency alarm sees the split: it cannot say.
+    if let Ok(alarms) = &mut facts.alarms {
+        alarms[0].metrics = vec![metric(
+            "AWS/Lambda",
+            "ConcurrentExecutions",
+            &[("FunctionName", "web-app")],
+        )];
+    }
+    assert_line(&facts, &cfg, "spill", Status::Ok, "does not say how far");
 }

@@ -23,6 +23,7 @@ impl Observed {
             marks: Marks::default(),
             drain: None,
             split_load: None,
+            demand_load: None,
         }
     }
 
@@ -162,6 +163,14 @@ impl Observed {
             ..self.marks
         };
         self.with_marks(marks)
+    }
+
+    /// The blind alarms read the demand at `load` times their threshold.
+    pub fn with_demand_load(self, load: f64) -> Self {
+        Observed {
+            demand_load: Some(load),
+            ..self.blind()
+        }
     }
 
     pub fn with_saved_min(self, min: i32) -> Self {

@@ -3,10 +3,16 @@
 //! `SPILLOVER_STEPS` lists the percents of traffic on ECS (`50,100`; `100` alone is all or
 //! nothing). While a spill alarm fires, each run takes one step up, once ECS has the
 //! healthy targets for it; once the return rules allow, each run takes one step down
-//! toward 0, or goes back to 0 at once when every alarm is blind to the split (`sight`). The first step needs `SPILLOVER_MIN_HEALTHY` healthy targets, each later one
-//! its share of the spill count. Moving only part of the traffic keeps Lambda busy with what it can carry (and
-//! keeps its metrics, which the alarm may need), and keeps a small service from being
-//! flooded before it has grown.
+//! toward 0, or goes back to 0 at once when every alarm is blind to the split (`sight`).
+//! The first step needs `SPILLOVER_MIN_HEALTHY` healthy targets, each later one its share
+//! of the spill count. Moving only part of the traffic keeps Lambda busy with what it can
+//! carry (and keeps its metrics, which the alarm may need), and keeps a small service from
+//! being flooded before it has grown.
+//!
+//! When the alarms read the demand itself (`sight::reads_demand`), a step up stops at the
+//! excess, the share Lambda should not carry, and none is taken while ECS carries it. The
+//! spill's weight changes are counted (`spillover:moves`): a stop is made only while the
+//! weights can still reach the last step and come back within two changes per step.
 
 use super::Draft;
 use crate::observed::{AlarmState, Weights, is_ready};
@@ -65,6 +71,22 @@ fn next_down(steps: &[u8], now: f64) -> u8 {
         .unwrap_or(0)
 }
 
+/// Whether a stop at the excess, `to` percent, keeps the spill within two weight changes
+/// per step: the moves made since the shift (`spillover:moves`), this one, one for each
+/// step still above it and the return. Without the mark, a spill in progress makes no stop.
+fn stop_fits(draft: &Draft, now: f64, to: u8) -> bool {
+    let c = draft.config;
+    let made = if now < EPSILON {
+        Some(0)
+    } else {
+        draft.observed.marks.moves
+    };
+    let above = c.steps.iter().filter(|&&s| s > to).count();
+    // Made, this stop, the steps above it and the return, within twice the steps.
+    let needed = |made: u32| made as usize + 1 + above + 1;
+    made.is_some_and(|made| needed(made) <= 2 * c.steps.len())
+}
+
 /// One step up, when ECS has (or will have, after waiting) the healthy targets for it.
 pub(super) fn step_up(draft: &mut Draft) {
     let (o, c) = (draft.observed, draft.config);
@@ -79,6 +101,25 @@ pub(super) fn step_up(draft: &mut Draft) {
             .filter(|&last| f64::from(last) > now + EPSILON)
     } else {
         next_up(&c.steps, now)
+    };
+    // Only the excess moves: when the alarms read the demand (`sight::reads_demand`), ECS
+    // takes what Lambda should not carry and no more, as often as the flapping bound allows.
+    let excess = o
+        .demand_load
+        .and_then(super::sight::excess_percent)
+        .filter(|_| c.steps.len() > 1);
+    let next_step = match (next_step, excess) {
+        (Some(_), Some(excess)) if f64::from(excess) <= now + EPSILON => {
+            draft.note(format!(
+                "{now:.0}% on ECS carries the excess ({excess}%: the demand is {:.0}% of the alarm's threshold)",
+                o.demand_load.unwrap_or_default() * 100.0,
+            ));
+            return;
+        }
+        (Some(next), Some(excess)) if excess < next && stop_fits(draft, now, excess) => {
+            Some(excess)
+        }
+        (next, _) => next,
     };
     let Some(next) = next_step else {
         if draft.steps.is_empty() {
@@ -97,12 +138,20 @@ pub(super) fn step_up(draft: &mut Draft) {
         healthy_needed(next, c.spill_count, c.min_healthy)
     };
     let to = weights_at(next);
+    let what = if excess == Some(next) && !c.steps.contains(&next) {
+        format!(
+            "{next}% on ECS, the excess (the demand is {:.0}% of the alarm's threshold)",
+            o.demand_load.unwrap_or_default() * 100.0
+        )
+    } else {
+        format!("{next}% on ECS")
+    };
     if draft.weights == o.weights && is_ready(o.running, o.healthy, need) {
-        draft.note(format!("step up {now:.0}% -> {next}% on ECS"));
+        draft.note(format!("step up {now:.0}% -> {what}"));
         draft.set_weights(to);
     } else if draft.capacity >= need as i32 {
         draft.note(format!(
-            "step up {now:.0}% -> {next}% on ECS once {need} targets are healthy"
+            "step up {now:.0}% -> {what} once {need} targets are healthy"
         ));
         draft
             .steps

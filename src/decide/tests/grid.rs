@@ -28,6 +28,21 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                 if percent(to) > percent(from) {
                     ups += 1;
                     assert_eq!(o.alarm, Alarm, "step up without ALARM: {o:?} {plan:?}");
+                    let excess = o
+                        .demand_load
+                        .and_then(crate::decide::sight::excess_percent)
+                        .filter(|_| c.steps.len() > 1);
+                    if let Some(excess) = excess {
+                        assert!(
+                            percent(from) < f64::from(excess),
+                            "step up past the excess: {o:?} {plan:?}"
+                        );
+                        let to = percent(to);
+                        assert!(
+                            c.steps.iter().any(|&s| f64::from(s) == to) || to == f64::from(excess),
+                            "a stop other than a step or the excess: {o:?} {plan:?}"
+                        );
+                    }
                 }
                 let safety = to == ON_LAMBDA && !o.is_ready(c.min_healthy);
                 if percent(to) < percent(from) && o.alarm == Ok && !o.alarms_blind && !safety {
@@ -146,7 +161,13 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
         },
     ];
     let drains = [None, Some((0.0, 300.0)), Some((5.0, 0.0))];
-    let loads = [None, Some(0.3), Some(0.8)];
+    // (split load, demand load): read for alarms that see the split, or that read demand.
+    let loads = [
+        (None, None),
+        (Some(0.3), None),
+        (Some(0.8), None),
+        (None, Some(2.5)),
+    ];
     let mut checked = 0;
     for config in &configs {
         for alarm in [Ok, Alarm, InsufficientData] {
@@ -179,9 +200,10 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
                                                 }
                                                 // Blind alarms or not, a load read or
                                                 // not: the same rules.
-                                                for load in loads {
+                                                for (split_load, demand_load) in loads {
                                                     let o = Observed {
-                                                        split_load: load,
+                                                        split_load,
+                                                        demand_load,
                                                         ..o.clone()
                                                     };
                                                     for o in [o.clone(), o.blind()] {
@@ -201,7 +223,7 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
             }
         }
     }
-    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 4 * 3 * 3 * 2);
+    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 4 * 3 * 4 * 2);
 }
 
 /// Applies a plan's steps to the model, as if each succeeded and the tasks came up.
@@ -227,12 +249,13 @@ fn apply(world: &mut Observed, plan: &Plan) {
             }
             SetWeights { from, to } => {
                 world.weights = to;
+                world.marks.moves = Some(crate::marks::moves_after(from, to, world.marks.moves));
                 for mark in crate::marks::for_weights(from, to) {
                     match mark {
                         crate::marks::Mark::ShiftedAt => world.marks.shifted_secs_ago = Some(0.0),
                         crate::marks::Mark::ReturnedAt => world.marks.returned_secs_ago = Some(0.0),
                         crate::marks::Mark::SteppedAt => world.marks.stepped_secs_ago = Some(0.0),
-                        crate::marks::Mark::SavedMinCapacity => {}
+                        crate::marks::Mark::SavedMinCapacity | crate::marks::Mark::Moves => {}
                     }
                 }
             }

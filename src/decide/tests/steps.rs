@@ -269,3 +269,231 @@ fn a_step_back_waits_until_the_alarm_would_still_be_ok_on_the_next_split() {
         }
     }
 }
+
+#[test]
+fn only_the_excess_moves_when_the_alarm_reads_the_demand() {
+    // Steps 50,100 (the default), spill count 4. A demand of 250 against a threshold of 90
+    // is 2.78 thresholds: Lambda should keep 36 %, ECS take 64 %.
+    let config = test_config_with(&[("SPILLOVER_SPILL_COUNT", "4")]);
+    let spike = 250.0 / 90.0;
+    // One weight change so far (the shift), two at a stop past the first step.
+    let at = |w: Weights| {
+        let mut o = Observed::spilled()
+            .with_weights(w.lambda, w.ecs)
+            .with_desired(4)
+            .with_running(4)
+            .with_healthy(4);
+        o.marks.moves = Some(if config.steps.contains(&(percent(w) as u8)) {
+            1
+        } else {
+            2
+        });
+        o
+    };
+    let uncounted = |o: Observed| Observed {
+        marks: Marks {
+            moves: None,
+            ..o.marks
+        },
+        ..o
+    };
+    let moved = |o: Observed, moves: u32| Observed {
+        marks: Marks {
+            moves: Some(moves),
+            ..o.marks
+        },
+        ..o
+    };
+    let table: [(&str, Observed, Option<Weights>); 13] = [
+        // The first step is below the excess: taken whole.
+        (
+            "at 50 %: the step to 100 stops at the excess",
+            at(HALF).with_demand_load(spike),
+            Some(weights_at(64)),
+        ),
+        (
+            "at the excess: stay",
+            at(weights_at(64)).with_demand_load(spike),
+            None,
+        ),
+        (
+            "a step already carries the excess: stay",
+            at(HALF).with_demand_load(1.5),
+            None,
+        ),
+        // Shift, stop, stop again, return: within two changes per step.
+        (
+            "past a stop, the next step comes first",
+            moved(at(weights_at(37)), 1).with_demand_load(5.0),
+            Some(HALF),
+        ),
+        (
+            "under a scaling policy the shift was a stop: a second one fits",
+            moved(at(weights_at(37)), 1)
+                .with_scalable(4, 10)
+                .with_demand_load(5.0),
+            Some(weights_at(80)),
+        ),
+        (
+            "two moves made: a second stop would not fit",
+            moved(at(weights_at(37)), 2)
+                .with_scalable(4, 10)
+                .with_demand_load(5.0),
+            Some(ON_ECS),
+        ),
+        (
+            "a stop without the count: the steps as configured",
+            uncounted(at(weights_at(37))).with_demand_load(5.0),
+            Some(HALF),
+        ),
+        (
+            "no count of the moves: the steps as configured",
+            uncounted(at(HALF)).with_demand_load(spike),
+            Some(ON_ECS),
+        ),
+        (
+            "a stop that still carries a smaller excess stays",
+            at(weights_at(64)).with_demand_load(1.5),
+            None,
+        ),
+        // A reading under the threshold while the alarm fires: the alarm is trusted.
+        (
+            "no excess read",
+            at(HALF).with_demand_load(0.9),
+            Some(ON_ECS),
+        ),
+        ("not read", at(HALF).blind(), Some(ON_ECS)),
+        // The alarm says nothing about the demand unless it fires.
+        (
+            "OK inside the hold",
+            at(HALF)
+                .with_alarm(Ok)
+                .with_alarm_age(10.0)
+                .with_demand_load(spike),
+            None,
+        ),
+        ("at the last step", at(ON_ECS).with_demand_load(spike), None),
+    ];
+    for (name, observed, to) in table {
+        let plan = plan_with(&config, &observed);
+        assert_eq!(
+            plan.steps,
+            weights_to(&observed, to),
+            "{name}: {}",
+            plan.reason
+        );
+    }
+    // Waiting for the stop's targets: 64 % of 4 is 3 healthy.
+    let starting = at(HALF).with_healthy(2).with_demand_load(spike);
+    assert_eq!(
+        plan_with(&config, &starting).steps,
+        vec![
+            WaitUntilReady { min_healthy: 3 },
+            SetWeights {
+                from: HALF,
+                to: weights_at(64),
+            },
+        ]
+    );
+    let plan = plan_with(&config, &at(HALF).with_demand_load(spike));
+    assert!(plan.reason.contains("the excess"), "{}", plan.reason);
+    let plan = plan_with(&config, &at(weights_at(64)).with_demand_load(spike));
+    assert!(
+        plan.reason
+            .contains("carries the excess (64%: the demand is 278%"),
+        "{}",
+        plan.reason
+    );
+}
+
+#[test]
+fn the_excess_can_be_the_first_move_but_not_of_all_or_nothing() {
+    // Under a scaling policy the spill goes to the last step at once, or to the excess.
+    let plan = plan_with(
+        &test_config(),
+        &Observed::idle()
+            .with_alarm(Alarm)
+            .with_scalable(0, 10)
+            .with_demand_load(5.0),
+    );
+    assert_eq!(
+        plan.steps.last(),
+        Some(&SetWeights {
+            from: ON_LAMBDA,
+            to: weights_at(80),
+        }),
+        "{plan:?}"
+    );
+    // A first step above the excess stops at it.
+    let config = test_config_with(&[("SPILLOVER_STEPS", "50,100")]);
+    let plan = plan_with(
+        &config,
+        &Observed::idle().with_alarm(Alarm).with_demand_load(1.25),
+    );
+    assert_eq!(
+        plan.steps.last(),
+        Some(&SetWeights {
+            from: ON_LAMBDA,
+            to: weights_at(20),
+        }),
+        "{plan:?}"
+    );
+    // All or nothing means all.
+    let plan = plan_with(
+        &all_or_nothing(),
+        &Observed::idle().with_alarm(Alarm).with_demand_load(1.25),
+    );
+    assert_eq!(
+        plan.steps.last(),
+        Some(&SetWeights {
+            from: ON_LAMBDA,
+            to: ON_ECS,
+        }),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn a_growing_excess_never_changes_the_weights_more_than_twice_a_step() {
+    // An overload episode under a blind alarm whose demand grows every run, with every
+    // target healthy, then calm: the weights change at most twice per step, the return
+    // included.
+    let loads = [1.05, 1.2, 1.5, 1.8, 2.2, 3.0, 4.0, 6.0, 9.0, 20.0];
+    for steps in ["50,100", "10,25,50,100", "25,100", "100", "30,60,90"] {
+        let config =
+            test_config_with(&[("SPILLOVER_STEPS", steps), ("SPILLOVER_SPILL_COUNT", "4")]);
+        let mut observed = Observed::spilled()
+            .with_weights(1, 0)
+            .with_desired(4)
+            .with_running(4)
+            .with_healthy(4);
+        let mut changes = 0;
+        let mut apply = |observed: &mut Observed, plan: &Plan| {
+            for step in &plan.steps {
+                if let SetWeights { from, to } = *step {
+                    observed.weights = to;
+                    observed.marks.moves =
+                        Some(crate::marks::moves_after(from, to, observed.marks.moves));
+                    changes += 1;
+                }
+            }
+        };
+        for load in loads {
+            observed = observed.with_demand_load(load);
+            let plan = plan_with(&config, &observed);
+            apply(&mut observed, &plan);
+        }
+        let calm = Observed {
+            demand_load: None,
+            ..observed.clone().with_alarm(Ok)
+        };
+        let plan = plan_with(&config, &calm);
+        apply(&mut observed, &plan);
+        assert_eq!(observed.weights, ON_LAMBDA, "{steps}: {}", plan.reason);
+        let budget = 2 * config.steps.len();
+        assert!(
+            changes <= budget,
+            "{steps}: {changes} changes, budget {budget}"
+        );
+    }
+}
