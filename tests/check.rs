@@ -124,6 +124,7 @@ fn check_passes_a_healthy_world_and_names_each_broken_part() {
         "auto scaling",
         "alarm web-app-demand",
         "alarm web-app-demand missing data",
+        "spill",
         "return",
         "function timeout",
     ] {
@@ -133,6 +134,14 @@ fn check_passes_a_healthy_world_and_names_each_broken_part() {
             healthy.items
         );
     }
+    // The recommended alarm reads the demand (as described by DescribeAlarms): with steps,
+    // only the excess moves.
+    let stepped = [
+        ("SPILLOVER_ALARM_NAMES", "web-app-demand"),
+        ("SPILLOVER_STEPS", "50,100"),
+    ];
+    Checklist::run(&world, &stepped, &timeout).expect("ok", "spill", "only the excess moves");
+
     // Without the timeout, one warning says how to give it; the text form has the symbols.
     let text = world.spillover(&["check"], &demand);
     assert_eq!(text.code, 1, "{}", text.stdout);
