@@ -101,7 +101,8 @@ impl Controller {
                 if loads && alarms.spill.state == AlarmState::Ok && weights.is_split() && !held =>
             {
                 self.read_split_load(projections, marks.stepped_secs_ago, now)
-                    .await?
+                    .await
+                    .unwrap_or_else(|e| unread("the alarm's reading on Lambda", e))
             }
             _ => None,
         };
@@ -110,11 +111,14 @@ impl Controller {
             .config
             .steps
             .last()
-            .is_some_and(|&last| crate::decide::percent(weights) < f64::from(last));
+            .is_some_and(|&last| percent(weights) < f64::from(last));
         let demand_load = match &alarms.spill.demands {
-            Some(demands) if loads && alarms.spill.state == AlarmState::Alarm && below_last => {
-                self.aws.alarms.demand_load(demands).await?
-            }
+            Some(demands) if loads && alarms.spill.state == AlarmState::Alarm && below_last => self
+                .aws
+                .alarms
+                .demand_load(demands)
+                .await
+                .unwrap_or_else(|e| unread("the demand", e)),
             _ => None,
         };
         Ok(Observed {
@@ -492,6 +496,14 @@ impl Controller {
         .await?;
         Ok(stats)
     }
+}
+
+/// A reading that only refines a step (`split_load`, `demand_load`) and could not be
+/// taken: the step goes as if there were no datapoint, so a missing permission or a
+/// throttled `GetMetricData` can neither stop a spill nor hold one for ever.
+fn unread(what: &str, e: Error) -> Option<f64> {
+    warn!(error = %e, "could not read {what}; the steps go as configured");
+    None
 }
 
 fn record(

@@ -686,6 +686,15 @@ impl Fake {
     }
 
     fn controller(&self, extra: &[(&'static str, &str)]) -> Controller {
+        self.controller_with_metric_data(extra, &self.get_metric_data)
+    }
+
+    /// The controller with another answer to `GetMetricData`.
+    fn controller_with_metric_data(
+        &self,
+        extra: &[(&'static str, &str)],
+        get_metric_data: &Rule,
+    ) -> Controller {
         let mut vars: HashMap<&str, String> = HashMap::from([
             ("SPILLOVER_CLUSTER", "web-app".into()),
             ("SPILLOVER_SERVICE", "web-app".into()),
@@ -710,7 +719,7 @@ impl Fake {
         let cloudwatch = mock_client!(
             aws_sdk_cloudwatch,
             RuleMode::MatchAny,
-            [&self.describe_alarms, &self.get_metric_data]
+            [&self.describe_alarms, get_metric_data]
         );
         let ecs = mock_client!(
             aws_sdk_ecs,
@@ -1875,4 +1884,52 @@ async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
     run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
     assert!(fake.world.lock().unwrap().metric_queries.is_empty());
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[tokio::test]
+async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
+    let denied = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: cloudwatch:GetMetricData"}"#;
+    let get_metric_data = || {
+        mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+            .sequence()
+            .http_status(400, Some(denied.into()))
+            .times(1)
+            .build()
+    };
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+
+    // The demand alarm fires at half on ECS: without its reading, the next step as
+    // configured.
+    let mut world = World::spilled();
+    world.weights = (1, 1);
+    world.demand = Some(vec![450.0, 450.0]);
+    world.tags.insert("spillover:moves".into(), "1".into());
+    let fake = Fake::new(world);
+    let denied_read = get_metric_data();
+    let summary = run(&fake.controller_with_metric_data(&steps, &denied_read)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(denied_read.num_calls(), 1);
+    assert_eq!(summary.observed.unwrap().demand_load, None);
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+
+    // A concurrency alarm calm for long at half on ECS: without its reading, the step back
+    // is judged by the alarm after it, as before the reading existed.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 7200);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![70.0]);
+    let fake = Fake::new(world);
+    let denied_read = get_metric_data();
+    let summary = run(&fake.controller_with_metric_data(&steps, &denied_read)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(denied_read.num_calls(), 1);
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=0")
+    );
 }
