@@ -150,6 +150,18 @@ impl World {
         }
     }
 
+    /// Half on ECS after one weight change (the shift), the demand alarm firing with these
+    /// datapoints of its evaluated query.
+    fn half_with_demand(demand: Vec<f64>) -> Self {
+        let mut world = World {
+            weights: (1, 1),
+            demand: Some(demand),
+            ..World::spilled()
+        };
+        world.tags.insert("spillover:moves".into(), "1".into());
+        world
+    }
+
     fn with_alarm(self, alarm: StateValue) -> Self {
         World { alarm, ..self }
     }
@@ -1811,13 +1823,9 @@ async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
     // Half on ECS, the demand alarm firing: its evaluated query read 450 for two whole
     // periods against a threshold of 90 (the period still being filled, 1, is left out).
     // Lambda should keep 90 / 450 = 20 %: the step to 100 stops at 80.
-    let mut world = World::spilled();
-    world.weights = (1, 1);
-    world.demand = Some(vec![450.0, 450.0]);
     // One weight change so far, the shift: the stop, the last step and the return fit in
     // two changes per step.
-    world.tags.insert("spillover:moves".into(), "1".into());
-    let fake = Fake::new(world);
+    let fake = Fake::new(World::half_with_demand(vec![450.0, 450.0]));
     let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
     let summary = run(&controller).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
@@ -1865,11 +1873,7 @@ async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
     assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "3");
 
     // No datapoint: the steps as configured.
-    let mut world = World::spilled();
-    world.weights = (1, 1);
-    world.demand = Some(vec![]);
-    world.tags.insert("spillover:moves".into(), "1".into());
-    let fake = Fake::new(world);
+    let fake = Fake::new(World::half_with_demand(vec![]));
     run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
     assert_eq!(
         fake.writes().last().map(String::as_str),
@@ -1900,11 +1904,7 @@ async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
 
     // The demand alarm fires at half on ECS: without its reading, the next step as
     // configured.
-    let mut world = World::spilled();
-    world.weights = (1, 1);
-    world.demand = Some(vec![450.0, 450.0]);
-    world.tags.insert("spillover:moves".into(), "1".into());
-    let fake = Fake::new(world);
+    let fake = Fake::new(World::half_with_demand(vec![450.0, 450.0]));
     let denied_read = get_metric_data();
     let summary = run(&fake.controller_with_metric_data(&steps, &denied_read)).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
