@@ -344,7 +344,7 @@ impl Alarms {
             changed_at: latest,
             blind,
             projections,
-            demands: demands.filter(|_| blind),
+            demands,
         })
     }
 }

@@ -498,6 +498,35 @@ fn missing_data(removed: &[String], missing: &str, topic: String) -> Item {
     }
 }
 
+/// Each spill alarm with what it sees of the split (the same rule as the run's, [`sight`]),
+/// or the line to print when the alarms cannot be read or one does not exist.
+fn spill_alarms<'a>(
+    facts: &'a Facts,
+    config: &Config,
+    topic: &'static str,
+) -> Result<Vec<(&'a AlarmInfo, Sight)>, Item> {
+    let Ok(found) = &facts.alarms else {
+        return Err(Item::new(
+            Warn,
+            topic,
+            "unknown: the alarms could not be read",
+        ));
+    };
+    let lambda_tg = target_group_dimension(&config.lambda_target_group_arn);
+    let ecs_tg = target_group_dimension(&config.ecs_target_group_arn);
+    config
+        .alarm_names
+        .iter()
+        .map(|name| {
+            let alarm = found.iter().find(|a| &a.name == name).ok_or_else(|| {
+                Item::new(Warn, topic, format!("unknown: alarm {name} does not exist"))
+            })?;
+            let metrics = (!alarm.composite).then_some(alarm.metrics.as_slice());
+            Ok((alarm, sight(metrics, &lambda_tg, &ecs_tg)))
+        })
+        .collect()
+}
+
 /// How far traffic moves while the alarm fires: all of it, the configured steps, or only
 /// the excess when every spill alarm is blind to the split and reads the demand (the same
 /// rule as the run's, [`crate::decide::sight::reads_demand`]).
@@ -511,27 +540,23 @@ fn way_up(facts: &Facts, config: &Config) -> Item {
             format!("all or nothing: {}% on ECS (SPILLOVER_STEPS)", steps[0]),
         );
     }
-    let Ok(found) = &facts.alarms else {
-        return Item::new(Warn, topic, "unknown: the alarms could not be read");
+    let alarms = match spill_alarms(facts, config, topic) {
+        Ok(alarms) => alarms,
+        Err(item) => return item,
     };
-    let lambda_tg = target_group_dimension(&config.lambda_target_group_arn);
-    let ecs_tg = target_group_dimension(&config.ecs_target_group_arn);
     let steps = steps.join(", ");
-    for name in &config.alarm_names {
-        let Some(alarm) = found.iter().find(|a| &a.name == name) else {
-            return Item::new(Warn, topic, format!("unknown: alarm {name} does not exist"));
-        };
-        let metrics = (!alarm.composite).then_some(alarm.metrics.as_slice());
-        let blind = sight(metrics, &lambda_tg, &ecs_tg) == Sight::Blind;
-        if !blind || alarm.demand.is_none() {
-            return Item::new(
-                Pass,
-                topic,
-                format!(
-                    "one step per run while the alarm fires ({steps} % on ECS): alarm {name} does not say how far over its threshold the demand is"
-                ),
-            );
-        }
+    let unread = alarms
+        .iter()
+        .find(|(alarm, sight)| *sight != Sight::Blind || alarm.demand.is_none());
+    if let Some((alarm, _)) = unread {
+        return Item::new(
+            Pass,
+            topic,
+            format!(
+                "one step per run while the alarm fires ({steps} % on ECS): alarm {} does not say how far over its threshold the demand is",
+                alarm.name
+            ),
+        );
     }
     Item::new(
         Pass,
@@ -547,21 +572,17 @@ fn way_up(facts: &Facts, config: &Config) -> Item {
 /// alarm that sees the split can be carried to the next one (`projectable`).
 fn way_back(facts: &Facts, config: &Config) -> Item {
     let topic = "return";
-    let Ok(found) = &facts.alarms else {
-        return Item::new(Warn, topic, "unknown: the alarms could not be read");
+    let alarms = match spill_alarms(facts, config, topic) {
+        Ok(alarms) => alarms,
+        Err(item) => return item,
     };
-    let lambda_tg = target_group_dimension(&config.lambda_target_group_arn);
-    let ecs_tg = target_group_dimension(&config.ecs_target_group_arn);
-    let mut seeing = Vec::new();
-    for name in &config.alarm_names {
-        let Some(alarm) = found.iter().find(|a| &a.name == name) else {
-            return Item::new(Warn, topic, format!("unknown: alarm {name} does not exist"));
-        };
-        let metrics = (!alarm.composite).then_some(alarm.metrics.as_slice());
-        if let Sight::Sees(why) = sight(metrics, &lambda_tg, &ecs_tg) {
-            seeing.push((name, why, alarm.projection.is_some()));
-        }
-    }
+    let seeing: Vec<_> = alarms
+        .into_iter()
+        .filter_map(|(alarm, sight)| match sight {
+            Sight::Sees(why) => Some((&alarm.name, why, alarm.projection.is_some())),
+            Sight::Blind => None,
+        })
+        .collect();
     if let Some((name, why, _)) = seeing.first() {
         let foreseen = if seeing.iter().all(|(_, _, carried)| *carried) {
             "each step back waits until its ConcurrentExecutions would be under the threshold on the next split"
