@@ -7,6 +7,7 @@ in-process before moto starts. The AWS writes moto applies are recorded in order
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 import time
@@ -108,6 +109,11 @@ def apply_moto_patches() -> None:
        ReturnData false. Results come in the order of the queries, those with ReturnData
        false left out; an expression the world does not model, an unknown Id or a cycle
        is a ValidationError.
+    10. DescribeAlarmHistory, which moto 5.2.5 does not serve, answers with StateUpdate
+       items: one per real change of an alarm's state value (metric or composite), kept on
+       the alarm, HistoryData shaped like AWS's. The world records no ConfigurationUpdate
+       or Action items, and an alarm's history goes with the alarm when it is deleted or
+       put again (AWS keeps it).
     """
     from moto.ecs import models as ecs_models
 
@@ -339,6 +345,136 @@ def apply_moto_patches() -> None:
         return answer
 
     CloudWatch.get_metric_data = get_metric_data
+
+    # 10. DescribeAlarmHistory (StateUpdate items).
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_AlarmHistoryItem.html
+    # moto's own `Alarm.history` holds tuples of the *old* state and feeds no API, so the
+    # items go to their own list, `Alarm.state_history_items`, as (record order, item).
+    # Deleting an alarm (or putting it again: moto builds a new Alarm) loses its history;
+    # AWS keeps it ("CloudWatch retains the history of an alarm even if you delete the
+    # alarm"), but nothing in the world reads a deleted alarm's history.
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    history_order = itertools.count()  # the tie-break between equal timestamps
+
+    def parsed_reason_data(raw: str | None) -> Any:
+        """Reason data as HistoryData nests it: the parsed JSON, None if empty or not JSON
+        (moto starts every alarm with "{}")."""
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        return None if data in (None, {}, [], "") else data
+
+    def history_state(value: str, reason: str, raw_data: str | None) -> dict[str, Any]:
+        state: dict[str, Any] = {"stateValue": value, "stateReason": reason}
+        data = parsed_reason_data(raw_data)
+        if data is not None:  # AWS's examples carry it in oldState as well as newState
+            state["stateReasonData"] = data
+        return state
+
+    transitioning_update_state = Alarm.update_state  # patch 7's wrapper
+
+    def update_state_with_history(
+        self: Any, reason: str, reason_data: str, state_value: str
+    ) -> None:
+        old = (self.state_value, self.state_reason, self.state_reason_data)
+        transitioning_update_state(self, reason, reason_data, state_value)
+        if state_value == old[0]:  # a new reason only: no StateUpdate item, as in AWS
+            return
+        new = (self.state_value, self.state_reason, self.state_reason_data)
+        data = {"version": "1.0", "oldState": history_state(*old),
+                "newState": history_state(*new)}
+        item = {
+            # The clock moto set state_updated_timestamp with (its utcnow, naive UTC).
+            "Timestamp": self.state_updated_timestamp,
+            "HistoryItemType": "StateUpdate",
+            "AlarmName": self.name,
+            "AlarmType": "MetricAlarm" if self.rule is None else "CompositeAlarm",
+            "HistorySummary": f"Alarm updated from {old[0]} to {new[0]}",
+            "HistoryData": json.dumps(data, separators=(",", ":")),
+        }
+        self.__dict__.setdefault("state_history_items", []).append((next(history_order), item))
+
+    Alarm.update_state = update_state_with_history
+
+    def to_ms(stamp: datetime) -> datetime:
+        """Naive UTC at millisecond precision: CloudWatch's, and what moto serializes, so a
+        Timestamp read back and passed as StartDate or EndDate finds its item."""
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+        return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+    def enum_error(field: str, value: Any, allowed: tuple[str, ...]) -> str:
+        return (f"Value '{value}' at '{field}' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(allowed)}]")
+
+    alarm_types = ("CompositeAlarm", "MetricAlarm", "LogAlarm")
+    item_types = ("ConfigurationUpdate", "StateUpdate", "Action",
+                  "AlarmContributorStateUpdate", "AlarmContributorAction")
+    scan_orders = ("TimestampDescending", "TimestampAscending")
+
+    def describe_alarm_history(self: Any) -> ActionResult:
+        name = self._get_param("AlarmName")
+        types = self._get_param("AlarmTypes") or ["MetricAlarm"]  # AWS: omitted, metric only
+        item_type = self._get_param("HistoryItemType")
+        start, end = self._get_param("StartDate"), self._get_param("EndDate")
+        max_records = self._get_param("MaxRecords")
+        max_records = 50 if max_records is None else int(max_records)
+        scan_by = self._get_param("ScanBy") or "TimestampDescending"
+        token = self._get_param("NextToken")
+        errors: list[str] = []  # the shape of moto's and AWS's "N validation errors detected: ..."
+        if max_records < 1:
+            errors.append(f"Value '{max_records}' at 'maxRecords' failed to satisfy "
+                          "constraint: Member must have value greater than or equal to 1")
+        if max_records > 100:
+            errors.append(f"Value '{max_records}' at 'maxRecords' failed to satisfy "
+                          "constraint: Member must have value less than or equal to 100")
+        if item_type is not None and item_type not in item_types:
+            errors.append(enum_error("historyItemType", item_type, item_types))
+        if scan_by not in scan_orders:
+            errors.append(enum_error("scanBy", scan_by, scan_orders))
+        errors += [enum_error("alarmTypes", t, alarm_types) for t in types
+                   if t not in alarm_types]
+        if errors:
+            count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''}"
+            raise CloudWatchValidationError(f"{count} detected: {'; '.join(errors)}")
+
+        def wanted(item: dict[str, Any]) -> bool:  # StartDate and EndDate are inclusive
+            stamp = to_ms(item["Timestamp"])
+            return (item["AlarmType"] in types
+                    and (start is None or stamp >= to_ms(start))
+                    and (end is None or stamp <= to_ms(end)))
+
+        alarms = self.cloudwatch_backend.alarms
+        if name is None:
+            chosen = list(alarms.values())
+        else:
+            chosen = [alarms[name]] if name in alarms else []
+        entries: list[tuple[int, dict[str, Any]]] = []
+        if item_type in (None, "StateUpdate"):  # the only kind the world records
+            entries = [(order, item) for alarm in chosen
+                       for order, item in alarm.__dict__.get("state_history_items", [])
+                       if wanted(item)]
+        # Newest first by default; equal timestamps in record order, reversed with it.
+        entries.sort(key=lambda e: (e[1]["Timestamp"], e[0]),
+                     reverse=scan_by == "TimestampDescending")
+        offset = 0
+        if token is not None:
+            # The token is the offset of the next page. AWS documents the error
+            # InvalidNextToken; moto's CloudWatch has no such exception.
+            if not (token.isascii() and token.isdigit() and 0 < int(token) <= len(entries)):
+                raise CloudWatchValidationError(f"The NextToken '{token}' is invalid.")
+            offset = int(token)
+        page = entries[offset:offset + max_records]
+        result: dict[str, Any] = {"AlarmHistoryItems": [dict(item) for _, item in page]}
+        if offset + max_records < len(entries):
+            result["NextToken"] = str(offset + max_records)
+        return ActionResult(result)
+
+    CloudWatchResponse.describe_alarm_history = describe_alarm_history
 
     Backend._spillover_world_patched = True
 

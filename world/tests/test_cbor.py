@@ -275,12 +275,12 @@ def test_requests_the_protocol_forbids_or_cannot_be_read_are_refused(world: Worl
 
 
 def test_an_operation_moto_lacks_is_an_internal_error_that_says_so(world: World) -> None:
-    answer = call(world, "DescribeAlarmHistory", {"AlarmName": ALARM_HIGH})
+    answer = call(world, "ListMetricStreams", {})
     assert answer.status == 500
     assert answer.headers["x-amzn-query-error"] == "InternalServiceError;Receiver"
     doc = answer.doc()
     assert doc["__type"] == f"{NAMESPACE}#InternalServiceFault"
-    assert "DescribeAlarmHistory" in doc["message"] and "moto" in doc["message"]
+    assert "ListMetricStreams" in doc["message"] and "moto" in doc["message"]
 
 
 def test_the_call_counter_names_cbor_operations(world: World) -> None:
