@@ -93,9 +93,28 @@ impl Controller {
             })
         };
         let marks = marks::parse(&service.tags, now);
+        let hold = self.config.return_hold;
+        let in_hold = |at: Option<SystemTime>| age(at).is_some_and(|a| a < hold.as_secs_f64());
+        // While spilled and out of ALARM, the hold counts from when the alarms left ALARM:
+        // read from their history only when a change inside the hold could hide it.
+        let mut out_of_alarm_since = alarms.spill.changed_at;
+        if loads
+            && alarms.spill.state != AlarmState::Alarm
+            && weights.ecs > 0
+            && in_hold(out_of_alarm_since)
+        {
+            out_of_alarm_since = self
+                .aws
+                .alarms
+                .out_of_alarm_since(&alarms.spill, now, hold)
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(error = %e, "could not read the alarms' history; the return hold counts from their last change");
+                    out_of_alarm_since
+                });
+        }
         // Read only when a step back may be due: split, OK, and OK for the return hold.
-        let held =
-            age(alarms.spill.changed_at).is_some_and(|a| a < self.config.return_hold.as_secs_f64());
+        let held = in_hold(out_of_alarm_since);
         let split_load = match &alarms.spill.projections {
             Some(projections)
                 if loads && alarms.spill.state == AlarmState::Ok && weights.is_split() && !held =>
@@ -123,7 +142,7 @@ impl Controller {
         };
         Ok(Observed {
             alarm: alarms.spill.state,
-            alarm_age_secs: age(alarms.spill.changed_at),
+            alarm_age_secs: age(out_of_alarm_since),
             alarms_blind: alarms.spill.blind,
             warm: alarms.warm.as_ref().map(|w| w.state),
             warm_age_secs: alarms.warm.as_ref().and_then(|w| age(w.changed_at)),

@@ -85,7 +85,9 @@ pub struct Observed {
     /// The configured alarms' current state, combined (see [`AlarmState::combine`]).
     pub alarm: AlarmState,
     /// Seconds since the most recent state change among the configured alarms
-    /// (`StateTransitionedTimestamp`, else `StateUpdatedTimestamp`), when CloudWatch says.
+    /// (`StateTransitionedTimestamp`, else `StateUpdatedTimestamp`), when CloudWatch says;
+    /// while spilled and out of ALARM, since they left ALARM (from their history: see
+    /// [`crate::decide::hold`]).
     #[serde(default)]
     pub alarm_age_secs: Option<f64>,
     /// Whether every spill alarm measures demand the split cannot change (see

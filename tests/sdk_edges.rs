@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
 use aws_sdk_applicationautoscaling::operation::register_scalable_target::RegisterScalableTargetOutput;
 use aws_sdk_applicationautoscaling::types::{ScalableDimension, ScalableTarget, ServiceNamespace};
+use aws_sdk_cloudwatch::operation::describe_alarm_history::DescribeAlarmHistoryOutput;
 use aws_sdk_cloudwatch::operation::describe_alarms::DescribeAlarmsOutput;
 use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
 use aws_sdk_cloudwatch::types::{MetricAlarm, MetricDataResult, StateValue};
@@ -102,6 +103,11 @@ struct World {
     service_target_groups: Vec<&'static str>,
     /// The rule is its listener's default rule.
     default_rule: bool,
+    /// The spill alarm's state changes, newest first: (seconds ago, from, to). `None`: one,
+    /// from ALARM to its state, when it last changed.
+    alarm_history: Option<Vec<(u64, &'static str, &'static str)>>,
+    /// The alarm names and start dates (seconds ago) of the history read.
+    history_queries: Vec<String>,
     /// Every write, in order.
     writes: Vec<String>,
 }
@@ -136,6 +142,8 @@ impl World {
             target_types: (TargetTypeEnum::Lambda, TargetTypeEnum::Ip),
             service_target_groups: vec![ECS_TG],
             default_rule: false,
+            alarm_history: None,
+            history_queries: Vec::new(),
             writes: Vec::new(),
         }
     }
@@ -274,6 +282,7 @@ struct Fake {
     describe_scalable_targets: Rule,
     register_scalable_target: Rule,
     get_metric_data: Rule,
+    describe_alarm_history: Rule,
     target_group_attributes: Rule,
     describe_target_groups: Rule,
 }
@@ -639,6 +648,41 @@ impl Fake {
                     .build()
             });
         let w = world.clone();
+        let describe_alarm_history = mock!(aws_sdk_cloudwatch::Client::describe_alarm_history)
+            .then_compute_output(move |r| {
+                use aws_sdk_cloudwatch::types::{AlarmHistoryItem, HistoryItemType};
+                let mut w = w.lock().unwrap();
+                assert_eq!(r.history_item_type(), Some(&HistoryItemType::StateUpdate));
+                let now = SystemTime::now();
+                let start = SystemTime::try_from(*r.start_date().unwrap()).unwrap();
+                let start_secs_ago = now.duration_since(start).unwrap().as_secs_f64().round();
+                w.history_queries.push(format!(
+                    "{} since {start_secs_ago}s",
+                    r.alarm_name().unwrap()
+                ));
+                let history = w.alarm_history.clone().unwrap_or_else(|| {
+                    vec![(w.alarm_changed_secs_ago, "ALARM", w.alarm.as_str())]
+                });
+                let items = history
+                    .into_iter()
+                    .map(|(secs_ago, from, to)| (now - std::time::Duration::from_secs(secs_ago), from, to))
+                    .filter(|(at, _, _)| *at >= start)
+                    .map(|(at, from, to)| {
+                        AlarmHistoryItem::builder()
+                            .alarm_name(ALARM)
+                            .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(at))
+                            .history_item_type(HistoryItemType::StateUpdate)
+                            .history_summary(format!("Alarm updated from {from} to {to}"))
+                            .history_data(format!(
+                                r#"{{"version":"1.0","oldState":{{"stateValue":"{from}"}},"newState":{{"stateValue":"{to}"}}}}"#
+                            ))
+                            .build()
+                    });
+                DescribeAlarmHistoryOutput::builder()
+                    .set_alarm_history_items(Some(items.collect()))
+                    .build()
+            });
+        let w = world.clone();
         let target_group_attributes =
             mock!(aws_sdk_elasticloadbalancingv2::Client::describe_target_group_attributes)
                 .match_requests(|r| r.target_group_arn() == Some(ECS_TG))
@@ -692,6 +736,7 @@ impl Fake {
             describe_scalable_targets,
             register_scalable_target,
             get_metric_data,
+            describe_alarm_history,
             target_group_attributes,
             describe_target_groups,
         }
@@ -706,6 +751,16 @@ impl Fake {
         &self,
         extra: &[(&'static str, &str)],
         get_metric_data: &Rule,
+    ) -> Controller {
+        self.controller_with_reads(extra, get_metric_data, &self.describe_alarm_history)
+    }
+
+    /// The controller with other answers to `GetMetricData` and `DescribeAlarmHistory`.
+    fn controller_with_reads(
+        &self,
+        extra: &[(&'static str, &str)],
+        get_metric_data: &Rule,
+        describe_alarm_history: &Rule,
     ) -> Controller {
         let mut vars: HashMap<&str, String> = HashMap::from([
             ("SPILLOVER_CLUSTER", "web-app".into()),
@@ -731,7 +786,11 @@ impl Fake {
         let cloudwatch = mock_client!(
             aws_sdk_cloudwatch,
             RuleMode::MatchAny,
-            [&self.describe_alarms, get_metric_data]
+            [
+                &self.describe_alarms,
+                get_metric_data,
+                describe_alarm_history
+            ]
         );
         let ecs = mock_client!(
             aws_sdk_ecs,
@@ -1103,6 +1162,96 @@ async fn a_return_waits_for_the_alarm_to_be_ok_for_the_hold() {
             "weights lambda=1 ecs=0"
         ]
     );
+}
+
+/// Half on ECS after a step down 130 s ago, the concurrency alarm OK for 20 s and low
+/// enough for Lambda to take it all; its state changes before that are `history`.
+fn probed(history: Option<Vec<(u64, &'static str, &'static str)>>) -> Fake {
+    let mut world = World {
+        alarm_changed_secs_ago: 20,
+        alarm_history: history,
+        ..World::spilled()
+            .with_alarm(StateValue::Ok)
+            .with_mark("spillover:shifted-at", 900)
+            .with_mark("spillover:stepped-at", 130)
+    };
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![30.0]);
+    Fake::new(world)
+}
+
+#[tokio::test]
+async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    let returned = ["weights lambda=1 ecs=0"];
+    // The alarm went blind at 100 % (ALARM -> INSUFFICIENT_DATA, 420 s ago), the step down
+    // after that hold gave Lambda traffic again, and the alarm went OK: out of ALARM for
+    // the whole hold, so the spill goes on back.
+    let fake = probed(Some(vec![
+        (20, "INSUFFICIENT_DATA", "OK"),
+        (420, "ALARM", "INSUFFICIENT_DATA"),
+    ]));
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes()[1..], returned);
+    assert_eq!(
+        fake.world.lock().unwrap().history_queries,
+        ["web-app-concurrency-high since 300s"]
+    );
+
+    // Held: the alarm was in ALARM inside the hold, its history does not show its last
+    // change (not written yet), or the default: from ALARM to OK 20 s ago.
+    let held = [
+        Some(vec![
+            (20, "ALARM", "OK"),
+            (200, "INSUFFICIENT_DATA", "ALARM"),
+            (420, "ALARM", "INSUFFICIENT_DATA"),
+        ]),
+        Some(vec![(420, "ALARM", "INSUFFICIENT_DATA")]),
+        None,
+    ];
+    for history in held {
+        let fake = probed(history.clone());
+        let summary = run(&fake.controller(&steps)).await;
+        assert_eq!(summary.outcome, Outcome::NoOp, "{history:?}");
+        let left = summary.plan.unwrap().return_after_secs.unwrap();
+        assert!(left > 275.0 && left <= 280.0, "{history:?}: {left}");
+        assert!(fake.writes().is_empty(), "{history:?}");
+        assert_eq!(fake.world.lock().unwrap().history_queries.len(), 1);
+    }
+
+    // A history that cannot be read holds as it did before it was read, and fails nothing.
+    let denied = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: cloudwatch:DescribeAlarmHistory"}"#;
+    let denied_history = mock!(aws_sdk_cloudwatch::Client::describe_alarm_history)
+        .sequence()
+        .http_status(400, Some(denied.into()))
+        .times(1)
+        .build();
+    let fake = probed(Some(vec![
+        (20, "INSUFFICIENT_DATA", "OK"),
+        (420, "ALARM", "INSUFFICIENT_DATA"),
+    ]));
+    let controller = fake.controller_with_reads(&steps, &fake.get_metric_data, &denied_history);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(denied_history.num_calls(), 1);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert!(fake.writes().is_empty());
+
+    // No history is read for a change before the hold, or with nothing on ECS.
+    let long_calm = probed(None);
+    long_calm.world.lock().unwrap().alarm_changed_secs_ago = 7200;
+    run(&long_calm.controller(&steps)).await;
+    assert_eq!(long_calm.writes()[1..], returned);
+    let idle = Fake::new(World {
+        alarm_changed_secs_ago: 20,
+        ..World::idle()
+    });
+    run(&idle.controller(&steps)).await;
+    for fake in [&long_calm, &idle] {
+        assert!(fake.world.lock().unwrap().history_queries.is_empty());
+        assert_eq!(fake.describe_alarm_history.num_calls(), 0);
+    }
 }
 
 #[tokio::test]

@@ -6,10 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    AlarmType, Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, StateValue,
+    AlarmType, Dimension, HistoryItemType, Metric, MetricDataQuery, MetricDataResult, MetricStat,
+    ScanBy, StateValue,
 };
 
 use super::Calls;
+use crate::decide::hold::{self, Transition};
 pub use crate::decide::sight::MetricRef;
 use crate::decide::sight::{
     MathQuery, Projection, Sight, demand_ahead, projectable, reads_demand, sight,
@@ -38,6 +40,8 @@ pub struct Reading {
     pub projections: Option<Vec<Projection>>,
     /// How to read the demand, when every alarm is blind to the split and reads it.
     pub demands: Option<Vec<Demand>>,
+    /// Each alarm's name and when its state last changed.
+    pub changes: Vec<(String, Option<SystemTime>)>,
 }
 
 /// An alarm that reads the demand (see [`crate::decide::sight::reads_demand`]): the queries
@@ -305,6 +309,7 @@ impl Alarms {
         let mut blind = true;
         let mut projections = Some(Vec::new());
         let mut demands = Some(Vec::new());
+        let mut changes = Vec::with_capacity(names.len());
         for name in names {
             let alarm = found.iter().find(|a| &a.info.name == name).ok_or_else(|| {
                 Error::Topology(format!(
@@ -318,6 +323,7 @@ impl Alarms {
             });
             let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
             latest = latest.max(changed_at);
+            changes.push((name.clone(), changed_at));
             let metrics = (!alarm.info.composite).then_some(alarm.info.metrics.as_slice());
             if sight(metrics, lambda_tg, ecs_tg) == Sight::Blind {
                 demands = match (demands, &alarm.info.demand) {
@@ -345,8 +351,99 @@ impl Alarms {
             blind,
             projections,
             demands,
+            changes,
         })
     }
+}
+
+impl Alarms {
+    /// Since when every alarm of `reading` (a group out of ALARM) has been out of ALARM,
+    /// over the last `window`: for each alarm whose state changed inside the window, the
+    /// time it left ALARM, from its history ([`hold::out_of_alarm_since`]); the latest over
+    /// the alarms. An alarm that changed before the window counts from its change.
+    pub async fn out_of_alarm_since(
+        &self,
+        reading: &Reading,
+        now: SystemTime,
+        window: Duration,
+    ) -> Result<Option<SystemTime>> {
+        let since = now - window;
+        let mut latest: Option<SystemTime> = None;
+        for (name, changed_at) in &reading.changes {
+            let at = match changed_at {
+                Some(at) if *at > since => {
+                    let changes = self.history(name, since).await?;
+                    Some(changes.map_or(*at, |c| hold::out_of_alarm_since(&c, since, *at)))
+                }
+                other => *other,
+            };
+            latest = latest.max(at);
+        }
+        Ok(latest)
+    }
+
+    /// The state changes of alarm `name` since `since` (`DescribeAlarmHistory`, newest
+    /// first, at most [`HISTORY_PAGES`] pages). `None` when there were more, or when an item
+    /// does not say which states it went from and to: a partial history proves nothing.
+    /// `HistoryData` is JSON with `oldState.stateValue` and `newState.stateValue`:
+    /// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarmHistory.html>,
+    /// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_AlarmHistoryItem.html>
+    async fn history(&self, name: &str, since: SystemTime) -> Result<Option<Vec<Transition>>> {
+        let mut changes = Vec::new();
+        let mut next = None;
+        for _ in 0..HISTORY_PAGES {
+            self.calls.read();
+            let out = self
+                .client
+                .describe_alarm_history()
+                .alarm_name(name)
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .history_item_type(HistoryItemType::StateUpdate)
+                .start_date(DateTime::from(since))
+                .scan_by(ScanBy::TimestampDescending)
+                .max_records(100)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| Error::aws("cloudwatch:DescribeAlarmHistory", e))?;
+            for item in out.alarm_history_items() {
+                let change = item.timestamp().and_then(|at| {
+                    let (from, to) = states_of(item.history_data()?)?;
+                    Some(Transition {
+                        at: SystemTime::try_from(*at).ok()?,
+                        from,
+                        to,
+                    })
+                });
+                match change {
+                    Some(change) => changes.push(change),
+                    None => return Ok(None),
+                }
+            }
+            next = out.next_token().map(String::from);
+            if next.is_none() {
+                return Ok(Some(changes));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// How many pages of an alarm's history [`Alarms::history`] reads: a hold's worth of
+/// changes fits in one (100 items).
+const HISTORY_PAGES: usize = 3;
+
+/// The states a `StateUpdate` item's `HistoryData` went from and to.
+fn states_of(data: &str) -> Option<(AlarmState, AlarmState)> {
+    let data: serde_json::Value = serde_json::from_str(data).ok()?;
+    let state = |key: &str| match data.get(key)?.get("stateValue")?.as_str()? {
+        "OK" => Some(AlarmState::Ok),
+        "ALARM" => Some(AlarmState::Alarm),
+        "INSUFFICIENT_DATA" => Some(AlarmState::InsufficientData),
+        _ => None,
+    };
+    Some((state("oldState")?, state("newState")?))
 }
 
 impl Alarms {

@@ -11,6 +11,12 @@
 //!   the alarm gets datapoints back and tells the truth: ALARM steps up again, OK goes on
 //!   down. It is safe because only one step moves per run and the alarm gets the settle
 //!   time to see the new split before the next one.
+//! - The hold counts from when the alarm left ALARM, not from its last change: the OK that
+//!   follows that step down (INSUFFICIENT_DATA -> OK) does not start the hold again. The
+//!   controller reads when each alarm left ALARM from its history ([`out_of_alarm_since`])
+//!   while a transition inside the hold could hide it. An alarm with `TreatMissingData:
+//!   notBreaching` goes OK instead of INSUFFICIENT_DATA at the same moment, and is held
+//!   the same way.
 //! - Never before `SPILLOVER_MIN_SPILL_SECS` since the shift to ECS, and never sooner than
 //!   `SPILLOVER_STEP_SETTLE_SECS` after the last weight change (times from the service's
 //!   tags).
@@ -19,8 +25,54 @@
 //! An age CloudWatch or the tags do not give (a missing timestamp or tag) counts as
 //! "long ago": the rule then cannot hold traffic on ECS for ever.
 
+use std::time::SystemTime;
+
 use crate::config::Config;
 use crate::observed::{AlarmState, Observed};
+
+/// One state change of an alarm, from its history (`DescribeAlarmHistory`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Transition {
+    pub at: SystemTime,
+    pub from: AlarmState,
+    pub to: AlarmState,
+}
+
+/// How far a history item's time may be from `StateTransitionedTimestamp` for the same
+/// change: both are CloudWatch's, but not promised to be the same instant.
+const SAME_CHANGE_SECS: u64 = 5;
+
+/// Since when an alarm that is out of ALARM has been so, from the state changes it made
+/// after `since` (in any order) and its last change, `changed_at`: the latest change out
+/// of ALARM, or `since` when none of them left ALARM (the alarm was out of it all along).
+/// A history that does not show the last change (not yet written, or cut short) or that
+/// ends in ALARM proves nothing: then `changed_at`, as without it.
+pub fn out_of_alarm_since(
+    changes: &[Transition],
+    since: SystemTime,
+    changed_at: SystemTime,
+) -> SystemTime {
+    let near = |at: SystemTime| {
+        let apart = at
+            .duration_since(changed_at)
+            .or_else(|_| changed_at.duration_since(at))
+            .unwrap_or_default();
+        apart.as_secs() < SAME_CHANGE_SECS
+    };
+    let Some(last) = changes.iter().max_by_key(|c| c.at) else {
+        return changed_at;
+    };
+    if !near(last.at) || last.to == AlarmState::Alarm {
+        return changed_at;
+    }
+    changes
+        .iter()
+        .filter(|c| c.from == AlarmState::Alarm)
+        .map(|c| c.at)
+        .max()
+        .unwrap_or(since)
+        .min(changed_at)
+}
 
 /// Why a return waits, and for how long at least.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +89,7 @@ pub fn calm(observed: &Observed, config: &Config) -> Result<(), Held> {
         config.return_hold.as_secs_f64(),
         |age, hold| {
             format!(
-                "alarm {} for {age:.0}s of the {hold:.0}s return hold",
+                "alarm {}, out of ALARM for {age:.0}s of the {hold:.0}s return hold",
                 observed.alarm
             )
         },

@@ -21,7 +21,7 @@
 //! - weights stay within 0..=999 and are never both 0.
 
 mod capacity;
-mod hold;
+pub mod hold;
 pub mod sight;
 mod traffic;
 

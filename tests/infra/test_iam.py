@@ -296,6 +296,26 @@ def test_describe_alarms_scope_covers_the_warm_alarms(controller_template):
     ]
 
 
+def test_the_alarm_history_is_read_on_the_spill_alarms_only(controller_template):
+    def history_resources(scope):
+        stack = cfn_eval.Stack(
+            controller_template,
+            {**LISTENER_PARAMS, "AlarmNames": "high,higher", "WarmAlarmNames": "warm-a",
+             "DescribeAlarmsScope": scope},
+        )
+        (statement,) = [
+            s for s in role_statements(stack) if "cloudwatch:DescribeAlarmHistory" in as_list(s["Action"])
+        ]
+        assert as_list(statement["Action"]) == ["cloudwatch:DescribeAlarmHistory"]
+        return as_list(statement["Resource"])
+
+    # '*' is what composite alarms need, as for DescribeAlarms.
+    assert history_resources("all") == ["*"]
+    assert history_resources("configured") == [
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}" for name in ("high", "higher")
+    ]
+
+
 def test_task_reads_are_limited_to_the_cluster(listener_stack):
     cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/web-app"
     for action in ("ecs:ListTasks", "ecs:DescribeTasks"):

@@ -102,3 +102,68 @@ fn never_returns_before_the_minimum_spill_time() {
         assert_eq!(!plan.is_noop(), returns, "shifted {shifted}s ago: {plan:?}");
     }
 }
+
+#[test]
+fn the_hold_counts_from_when_the_alarm_left_alarm() {
+    use crate::decide::hold::{Transition, out_of_alarm_since};
+    use std::time::{Duration, SystemTime};
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let ago = |secs: u64| now - Duration::from_secs(secs);
+    let change = |secs: u64, from, to| Transition {
+        at: ago(secs),
+        from,
+        to,
+    };
+    // Over the last 300 s (since), for an alarm that last changed 20 s ago.
+    let since = ago(300);
+    let table = [
+        // The OK after INSUFFICIENT_DATA, which followed ALARM before the window.
+        (vec![change(20, InsufficientData, Ok)], ago(300)),
+        // ... in any order, with the change into INSUFFICIENT_DATA inside the window.
+        (
+            vec![
+                change(250, Alarm, InsufficientData),
+                change(20, InsufficientData, Ok),
+            ],
+            ago(250),
+        ),
+        // ALARM inside the window: from when it left.
+        (
+            vec![
+                change(20, Alarm, Ok),
+                change(200, InsufficientData, Alarm),
+                change(280, Ok, InsufficientData),
+            ],
+            ago(20),
+        ),
+        (
+            vec![
+                change(20, InsufficientData, Ok),
+                change(100, Alarm, InsufficientData),
+                change(160, Ok, Alarm),
+            ],
+            ago(100),
+        ),
+        // OK and INSUFFICIENT_DATA back and forth, no ALARM.
+        (
+            vec![
+                change(20, InsufficientData, Ok),
+                change(140, Ok, InsufficientData),
+            ],
+            ago(300),
+        ),
+        // Proves nothing: empty (not written yet), without the last change, ending in ALARM.
+        (vec![], ago(20)),
+        (vec![change(140, Alarm, InsufficientData)], ago(20)),
+        (vec![change(20, Ok, Alarm)], ago(20)),
+        // The same change, stamped a second apart by the two APIs.
+        (vec![change(21, InsufficientData, Ok)], ago(300)),
+    ];
+    for (changes, want) in table {
+        assert_eq!(
+            out_of_alarm_since(&changes, since, ago(20)),
+            want,
+            "{changes:?}"
+        );
+    }
+}
