@@ -290,6 +290,7 @@ impl Controller {
 
         let act_started = Instant::now();
         let mut moves = observed.marks.moves;
+        let mut ahead = None;
         for step in plan.steps {
             let at = started.elapsed();
             if dry_run {
@@ -301,7 +302,7 @@ impl Controller {
             }
             info!(step = %step, "start");
             let step_started = Instant::now();
-            let executing = self.execute(&step, deadline.wait, started_wall, moves);
+            let executing = self.execute(&step, deadline.wait, started_wall, moves, &mut ahead);
             let result = bounded(deadline.steps, &format!("step \"{step}\""), executing).await;
             let took = step_started.elapsed();
             match result {
@@ -380,13 +381,17 @@ impl Controller {
     }
 
     /// Carries out one step; `moves` is the spill's weight changes so far (a mark).
+    /// Carries out one step. `ahead` takes what a wait read last for the weight write
+    /// that follows it, and gives it to that write (nothing else uses it).
     async fn execute(
         &self,
         step: &Step,
         deadline: Instant,
         since: SystemTime,
         moves: Option<u32>,
+        ahead: &mut Option<ReadAhead>,
     ) -> Result<Option<PollStats>> {
+        let read_ahead = ahead.take();
         match *step {
             Step::ScaleOut { to, .. } => {
                 self.aws.ecs.set_desired_count(to).await?;
@@ -412,12 +417,13 @@ impl Controller {
                 self.aws.ecs.untag(&[Mark::SavedMinCapacity.key()]).await?;
             }
             Step::WaitUntilReady { min_healthy } => {
-                return self
-                    .wait_until_ready(min_healthy, deadline, since)
-                    .await
-                    .map(Some);
+                let (stats, read) = self.wait_until_ready(min_healthy, deadline, since).await?;
+                *ahead = Some(read);
+                return Ok(Some(stats));
             }
-            Step::SetWeights { from, to } => self.set_weights(from, to, moves).await?,
+            Step::SetWeights { from, to } => {
+                self.set_weights(from, to, moves, read_ahead).await?;
+            }
         }
         Ok(None)
     }
@@ -433,12 +439,34 @@ impl Controller {
         Ok(())
     }
 
-    async fn set_weights(&self, from: Weights, to: Weights, moves: Option<u32>) -> Result<()> {
-        if to.ecs > 0 {
-            // The plan was made before the wait: check health (and, for a step up, the
-            // alarm) again right before the shift.
-            let (healthy, alarm) =
-                tokio::try_join!(self.aws.listener.healthy_targets(), self.aws.alarms.state())?;
+    /// Writes the weights, after the time marks. With ECS weight, health (and, for a step
+    /// up, the alarm) is checked again right before: the plan was made before any wait.
+    /// Those checks and the listener's actions come from the wait's last check when there
+    /// was one (`ahead`), else from reads made together: each read in between is time
+    /// Lambda throttles.
+    async fn set_weights(
+        &self,
+        from: Weights,
+        to: Weights,
+        moves: Option<u32>,
+        ahead: Option<ReadAhead>,
+    ) -> Result<()> {
+        let listener = &self.aws.listener;
+        let (checks, actions) = match ahead {
+            Some(read) => (Some((read.healthy, read.alarm)), read.actions),
+            None if to.ecs > 0 => {
+                let (healthy, alarm, actions) = tokio::try_join!(
+                    listener.healthy_targets(),
+                    self.aws.alarms.state(),
+                    listener.actions()
+                )?;
+                (Some((healthy, alarm)), actions)
+            }
+            None => (None, listener.actions().await?),
+        };
+        if to.ecs > 0
+            && let Some((healthy, alarm)) = checks
+        {
             if healthy < self.config.min_healthy {
                 return Err(Error::NotReady {
                     healthy,
@@ -461,7 +489,7 @@ impl Controller {
         let moves = marks::moves_after(from, to, moves);
         records.push((Mark::Moves.key(), moves.to_string()));
         self.aws.ecs.tag(&records).await?;
-        self.aws.listener.set_weights(to).await
+        listener.set_weights_on(actions, to).await
     }
 
     /// Polls until `min` tasks run and `min` targets are healthy, at most one check per
@@ -471,18 +499,21 @@ impl Controller {
     /// whose read fails with a transient error (throttled, a 5xx, timed out, after the
     /// SDK's own retries) is one more "not yet" and is counted in the action's `errors`;
     /// another error (AccessDenied, a missing resource) or a failed start ends the wait.
+    ///
+    /// The check that finds the targets healthy reads the tasks, the alarm and the
+    /// listener's actions at once, for the weight write after the wait ([`ReadAhead`]).
     async fn wait_until_ready(
         &self,
         min: u32,
         deadline: Instant,
         since: SystemTime,
-    ) -> Result<PollStats> {
+    ) -> Result<(PollStats, ReadAhead)> {
         let backoff = Backoff {
             interval: self.config.poll.interval,
             max_interval: self.config.poll.max_interval,
         };
         let mut checks = 0u32;
-        let (_, stats) = poll_until(
+        let (read, stats) = poll_until(
             "ECS tasks running and targets healthy",
             backoff,
             deadline,
@@ -503,9 +534,17 @@ impl Controller {
                     if healthy < min {
                         return Ok(Check::NotYet(format!("healthy {healthy}/{min}")));
                     }
-                    let running = self.aws.ecs.running_tasks().await?;
+                    let (running, alarm, actions) = tokio::try_join!(
+                        self.aws.ecs.running_tasks(),
+                        self.aws.alarms.state(),
+                        self.aws.listener.actions()
+                    )?;
                     Ok(if is_ready(running, healthy, min) {
-                        Check::Ready(())
+                        Check::Ready(ReadAhead {
+                            healthy,
+                            alarm,
+                            actions,
+                        })
                     } else {
                         Check::NotYet(format!("running {running}/{min}, healthy {healthy}/{min}"))
                     })
@@ -513,8 +552,16 @@ impl Controller {
             },
         )
         .await?;
-        Ok(stats)
+        Ok((stats, read))
     }
+}
+
+/// What the wait's last check read, for the weight write right after it.
+#[derive(Debug)]
+struct ReadAhead {
+    healthy: u32,
+    alarm: AlarmState,
+    actions: Vec<aws_sdk_elasticloadbalancingv2::types::Action>,
 }
 
 /// A reading that only refines a step (`split_load`, `demand_load`) and could not be

@@ -1352,8 +1352,14 @@ async fn the_wait_reads_the_target_health_and_looks_at_the_tasks_rarely() {
         list_tasks <= 2 + checks.div_ceil(5) + 1,
         "{list_tasks} ListTasks for {checks} checks"
     );
-    // One target-health read per check, plus the two observations and the pre-shift check.
-    assert_eq!(fake.target_health.num_calls() as u64, checks + 3);
+    // One target-health read per check, plus the two observations: the check that found
+    // them healthy is the pre-shift check (it reads the alarm and the listener as well).
+    assert_eq!(fake.target_health.num_calls() as u64, checks + 2);
+    assert_eq!(
+        fake.describe_alarms.num_calls(),
+        3,
+        "observe, last check, last look"
+    );
 }
 
 #[tokio::test]

@@ -107,6 +107,13 @@ impl Listener {
     /// answer does not include the listener or rule.
     pub async fn set_weights(&self, to: Weights) -> Result<()> {
         let current = self.actions().await?;
+        self.set_weights_on(current, to).await
+    }
+
+    /// [`Listener::set_weights`] on the actions as read by [`Listener::actions`] just
+    /// before: the caller reads them alongside its other checks, one round trip fewer
+    /// between "ready" and the write.
+    pub async fn set_weights_on(&self, current: Vec<Action>, to: Weights) -> Result<()> {
         if find_weights(&current, &self.lambda_tg, &self.ecs_tg)? == to {
             return Ok(());
         }
@@ -372,7 +379,8 @@ impl Listener {
 
     /// The actions of the listener default action or rule; a default rule is refused
     /// before anything is written.
-    async fn actions(&self) -> Result<Vec<Action>> {
+    /// The listener's default actions or the rule's actions, as they are now.
+    pub async fn actions(&self) -> Result<Vec<Action>> {
         let site = self.site().await?;
         if site.is_default_rule {
             return Err(Error::Topology(default_rule_refused(self.site.arn())));
