@@ -147,13 +147,15 @@ impl Config {
             step_settle: vars.seconds("SPILLOVER_STEP_SETTLE_SECS", 120)?,
             metric_period: vars.seconds("SPILLOVER_METRIC_PERIOD_SECS", 60)?,
             scale_in_max_wait: vars.seconds("SPILLOVER_SCALE_IN_MAX_WAIT_SECS", 1800)?,
-            // Fast reaction: one check every 800 ms without backoff. A check reads the
+            // Fast reaction: one check every 500 ms without backoff. A check reads the
             // target health (and the tasks only when it looks ready, or every few checks
-            // to catch a task that failed to start), so the wait stays under 3 reads/s and
-            // the weights move within a second of the targets turning healthy.
+            // to catch a task that failed to start), so the wait stays under 3 reads/s
+            // (about 2.2), and the weights move within a second of the targets turning
+            // healthy: half a second to see it at worst, then three round trips (the
+            // last check's reads, the marks, the write).
             poll: PollSettings {
-                interval: vars.millis("SPILLOVER_POLL_INTERVAL_MS", 800)?,
-                max_interval: vars.millis("SPILLOVER_POLL_MAX_INTERVAL_MS", 800)?,
+                interval: vars.millis("SPILLOVER_POLL_INTERVAL_MS", 500)?,
+                max_interval: vars.millis("SPILLOVER_POLL_MAX_INTERVAL_MS", 500)?,
                 budget: vars.seconds("SPILLOVER_WAIT_BUDGET_SECS", 240)?,
                 deadline_margin: vars.millis("SPILLOVER_DEADLINE_MARGIN_MS", 10_000)?,
             },
@@ -481,8 +483,8 @@ pub(crate) mod tests {
         assert_eq!(config.metric_period, Duration::from_secs(60));
         assert_eq!(config.scale_in_max_wait, Duration::from_secs(1800));
         assert!(config.warm_alarm_names.is_empty());
-        assert_eq!(config.poll.interval, Duration::from_millis(800));
-        assert_eq!(config.poll.max_interval, Duration::from_millis(800));
+        assert_eq!(config.poll.interval, Duration::from_millis(500));
+        assert_eq!(config.poll.max_interval, Duration::from_millis(500));
         assert_eq!(config.poll.budget, Duration::from_secs(240));
         assert_eq!(
             config.alarm_names,

@@ -103,7 +103,7 @@ impl Intercept for CountRetries {
 ///   adds a client-side rate limiter that, once throttled, slows *every* later call of the
 ///   client, the weight write included, and the SDKs' reference guide calls it
 ///   experimental (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html>).
-///   spillover makes about 1.3 reads a second while it waits and a handful otherwise, far
+///   spillover makes about 2 reads a second while it waits and a handful otherwise, far
 ///   below the APIs' buckets (ELBv2: 40 Describe* tokens, refilled 10 a second,
 ///   <https://docs.aws.amazon.com/elasticloadbalancing/latest/userguide/elb-api-throttling.html>;
 ///   ECS: <https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html>;
