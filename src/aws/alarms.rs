@@ -671,4 +671,27 @@ mod tests {
         let start = query_start(end, Duration::from_secs(300), minute);
         assert_eq!(end.duration_since(start).unwrap(), Duration::from_secs(360));
     }
+
+    #[test]
+    fn a_history_item_says_which_states_it_went_from_and_to() {
+        // The shape of `aws cloudwatch describe-alarm-history` in the AWS CLI's examples.
+        let aws = r#"{"version":"1.0","oldState":{"stateValue":"ALARM","stateReason":"testing purposes"},"newState":{"stateValue":"OK","stateReason":"Threshold Crossed: 2 datapoints were not greater than the threshold (70.0).","stateReasonData":{"version":"1.0","statistic":"Average","period":300,"recentDatapoints":[38.958,40.292],"threshold":70.0}}}"#;
+        assert_eq!(states_of(aws), Some((AlarmState::Alarm, AlarmState::Ok)));
+        let insufficient =
+            r#"{"oldState":{"stateValue":"INSUFFICIENT_DATA"},"newState":{"stateValue":"OK"}}"#;
+        assert_eq!(
+            states_of(insufficient),
+            Some((AlarmState::InsufficientData, AlarmState::Ok))
+        );
+        // Anything else proves nothing.
+        for unreadable in [
+            "",
+            "not json",
+            r#"{"newState":{"stateValue":"OK"}}"#,
+            r#"{"oldState":{"stateValue":"ALARM"},"newState":{"stateValue":"MAYBE"}}"#,
+            r#"{"oldState":{"stateValue":1},"newState":{"stateValue":"OK"}}"#,
+        ] {
+            assert_eq!(states_of(unreadable), None, "{unreadable}");
+        }
+    }
 }
