@@ -381,8 +381,8 @@ impl Controller {
     }
 
     /// Carries out one step; `moves` is the spill's weight changes so far (a mark).
-    /// Carries out one step. `ahead` takes what a wait read last for the weight write
-    /// that follows it, and gives it to that write (nothing else uses it).
+    /// `ahead` takes what a wait read last for the weight write that follows it, and gives
+    /// it to that write (nothing else uses it).
     async fn execute(
         &self,
         step: &Step,
@@ -489,7 +489,7 @@ impl Controller {
         let moves = marks::moves_after(from, to, moves);
         records.push((Mark::Moves.key(), moves.to_string()));
         self.aws.ecs.tag(&records).await?;
-        listener.set_weights_on(actions, to).await
+        listener.set_weights(actions, to).await
     }
 
     /// Polls until `min` tasks run and `min` targets are healthy, at most one check per

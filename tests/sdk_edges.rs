@@ -840,6 +840,27 @@ impl Fake {
     }
 }
 
+/// A rule that answers `$op` once with AccessDenied for `$action`, as AWS does.
+macro_rules! denied_once {
+    ($op:path, $action:literal) => {
+        mock!($op)
+            .sequence()
+            .http_status(
+                400,
+                Some(
+                    concat!(
+                        r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: "#,
+                        $action,
+                        r#""}"#
+                    )
+                    .into(),
+                ),
+            )
+            .times(1)
+            .build()
+    };
+}
+
 fn tick() -> Trigger {
     Trigger::Tick { event_id: None }
 }
@@ -908,12 +929,9 @@ async fn weights_already_in_place_are_not_written_again() {
     let fake = Fake::new(World::idle());
     let controller = fake.controller(&[]);
     let on_lambda = spillover::observed::Weights::ON_LAMBDA;
-    controller
-        .aws
-        .listener
-        .set_weights(on_lambda)
-        .await
-        .unwrap();
+    let listener = &controller.aws.listener;
+    let current = listener.actions().await.unwrap();
+    listener.set_weights(current, on_lambda).await.unwrap();
     assert_eq!(fake.modify_listener.num_calls(), 0);
     assert_eq!(controller.aws.calls.count().writes, 0);
 }
@@ -1221,12 +1239,10 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
     }
 
     // A history that cannot be read holds as it did before it was read, and fails nothing.
-    let denied = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: cloudwatch:DescribeAlarmHistory"}"#;
-    let denied_history = mock!(aws_sdk_cloudwatch::Client::describe_alarm_history)
-        .sequence()
-        .http_status(400, Some(denied.into()))
-        .times(1)
-        .build();
+    let denied_history = denied_once!(
+        aws_sdk_cloudwatch::Client::describe_alarm_history,
+        "cloudwatch:DescribeAlarmHistory"
+    );
     let fake = probed(Some(vec![
         (20, "INSUFFICIENT_DATA", "OK"),
         (420, "ALARM", "INSUFFICIENT_DATA"),
@@ -1628,12 +1644,10 @@ async fn throttling_that_outlasts_the_retries_is_a_retryable_error() {
 
 #[tokio::test]
 async fn access_denied_is_not_transient_and_not_retried() {
-    let denied = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: ecs:DescribeServices"}"#;
-    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
-        .sequence()
-        .http_status(400, Some(denied.into()))
-        .times(1)
-        .build();
+    let describe_services = denied_once!(
+        aws_sdk_ecs::Client::describe_services,
+        "ecs:DescribeServices"
+    );
     let fake = Fake::new(World::idle());
     let controller = fake.controller(&[]);
     let aws = Aws::new(
@@ -2047,13 +2061,11 @@ async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
 
 #[tokio::test]
 async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
-    let denied = r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: cloudwatch:GetMetricData"}"#;
     let get_metric_data = || {
-        mock!(aws_sdk_cloudwatch::Client::get_metric_data)
-            .sequence()
-            .http_status(400, Some(denied.into()))
-            .times(1)
-            .build()
+        denied_once!(
+            aws_sdk_cloudwatch::Client::get_metric_data,
+            "cloudwatch:GetMetricData"
+        )
     };
     let steps = [("SPILLOVER_STEPS", "50,100")];
 

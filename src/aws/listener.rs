@@ -93,10 +93,12 @@ impl Listener {
         ))
     }
 
-    /// Writes `to` and checks that the write took: from the listener or rule that the
-    /// `ModifyListener`/`ModifyRule` answer itself returns, else by reading it back. Fails
-    /// with `Error::Verify` if the weights are not `to`. Writes nothing when the weights
-    /// already are `to`.
+    /// Writes `to` into `current`, the actions as [`Listener::actions`] read them just
+    /// before (the caller reads them alongside its other checks: one round trip fewer
+    /// between "targets ready" and the write), and checks that the write took: from the
+    /// listener or rule that the `ModifyListener`/`ModifyRule` answer itself returns, else
+    /// by reading it back. Fails with `Error::Verify` if the weights are not `to`. Writes
+    /// nothing when the weights already are `to`.
     ///
     /// ELBv2 is eventually consistent: a `Describe*` right after a write may still show
     /// the old actions (Terraform's AWS provider retries its reads after ELBv2 writes for
@@ -105,15 +107,7 @@ impl Listener {
     /// `tfresource.RetryWhenNewResourceNotFound`). The write's own answer is not subject to
     /// that, so it is the check; a read-back, retried briefly, is used only when the
     /// answer does not include the listener or rule.
-    pub async fn set_weights(&self, to: Weights) -> Result<()> {
-        let current = self.actions().await?;
-        self.set_weights_on(current, to).await
-    }
-
-    /// [`Listener::set_weights`] on the actions as read by [`Listener::actions`] just
-    /// before: the caller reads them alongside its other checks, one round trip fewer
-    /// between "ready" and the write.
-    pub async fn set_weights_on(&self, current: Vec<Action>, to: Weights) -> Result<()> {
+    pub async fn set_weights(&self, current: Vec<Action>, to: Weights) -> Result<()> {
         if find_weights(&current, &self.lambda_tg, &self.ecs_tg)? == to {
             return Ok(());
         }
