@@ -151,8 +151,8 @@ impl Config {
             // target health (and the tasks only when it looks ready, or every few checks
             // to catch a task that failed to start), so the wait stays under 3 reads/s
             // (about 2.2), and the weights move within a second of the targets turning
-            // healthy: half a second to see it at worst, then three round trips (the
-            // last check's reads, the marks, the write).
+            // healthy: half a second to see it at worst, then four round trips (the
+            // last check's reads, of which the tasks take two; the marks; the write).
             poll: PollSettings {
                 interval: vars.millis("SPILLOVER_POLL_INTERVAL_MS", 500)?,
                 max_interval: vars.millis("SPILLOVER_POLL_MAX_INTERVAL_MS", 500)?,
