@@ -79,6 +79,8 @@ def test_the_library_holds_every_scenario_the_issue_asks_for():
         "overload-beyond-ecs",
         "concurrency-notbreaching",
         "concurrency-missing",
+        "concurrency-breaching",
+        "concurrency-ignore",
         "concurrency-long",
     } <= names
 
