@@ -120,6 +120,7 @@ fn plan(args: &[&str]) -> Result<i32> {
             drain: None,
             split_load: None,
             demand_load: None,
+            alarm_silent_secs: None,
         },
     };
     let plan = decide(&trigger, &observed, &config);

@@ -140,6 +140,22 @@ impl Controller {
                 .unwrap_or_else(|e| unread("the demand", e)),
             _ => None,
         };
+        // Read only when an ALARM may rest on no data: all the traffic on ECS, so Lambda
+        // publishes nothing the alarms could read (and every spill alarm reads Lambda).
+        let alarm_silent_secs = match &alarms.spill.projections {
+            Some(projections)
+                if loads
+                    && !projections.is_empty()
+                    && alarms.spill.state == AlarmState::Alarm
+                    && weights.lambda == 0
+                    && weights.ecs > 0 =>
+            {
+                self.read_silence(projections, now)
+                    .await
+                    .unwrap_or_else(|e| unread("when the alarm last had data", e))
+            }
+            _ => None,
+        };
         Ok(Observed {
             alarm: alarms.spill.state,
             alarm_age_secs: age(out_of_alarm_since),
@@ -156,7 +172,26 @@ impl Controller {
             drain: None,
             split_load,
             demand_load,
+            alarm_silent_secs,
         })
+    }
+
+    /// How long the spill alarms' own metric has had no datapoint, over the last return
+    /// hold and two metric periods (at least that long when it had none there).
+    async fn read_silence(
+        &self,
+        projections: &[crate::decide::sight::Projection],
+        now: SystemTime,
+    ) -> Result<Option<f64>> {
+        let period = self.config.metric_period;
+        let window = self.config.return_hold + period * 2;
+        let last = self
+            .aws
+            .alarms
+            .last_datapoint(projections, now - window, period)
+            .await?;
+        let silent = last.map_or(window, |end| now.duration_since(end).unwrap_or_default());
+        Ok(Some(silent.as_secs_f64()))
     }
 
     /// What the spill alarms that see the split read on Lambda lately: over the last

@@ -245,6 +245,7 @@ mod tests {
             drain: None,
             split_load: None,
             demand_load: None,
+            alarm_silent_secs: None,
         }
     }
 

@@ -123,6 +123,7 @@ mod tests {
             drain: None,
             split_load: None,
             demand_load: None,
+            alarm_silent_secs: None,
         }
     }
 

@@ -133,6 +133,13 @@ pub struct Observed {
     /// [`crate::decide::sight::reads_demand`]), and ECS is below the last step.
     #[serde(default)]
     pub demand_load: Option<f64>,
+    /// Seconds since the spill alarms' own metric last had a datapoint (the end of its
+    /// period), at least: read only while they are in ALARM with all the traffic on ECS and
+    /// each one is the app function's `ConcurrentExecutions` (see
+    /// [`crate::decide::sight::projectable`]). Lambda publishes it only while invoked, so an
+    /// ALARM then rests on no data (`TreatMissingData: breaching` or `ignore`).
+    #[serde(default)]
+    pub alarm_silent_secs: Option<f64>,
 }
 
 /// An Application Auto Scaling scalable target (`ecs:service:DesiredCount`).

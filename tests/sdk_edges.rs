@@ -1271,6 +1271,51 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
 }
 
 #[tokio::test]
+async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
+    // The concurrency alarm with TreatMissingData breaching, all traffic on ECS for long:
+    // Lambda publishes nothing and the alarm stays in ALARM.
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    let silent = |datapoints: Vec<f64>| {
+        Fake::new(World {
+            concurrency: Some(datapoints),
+            ..World::spilled()
+                .with_mark("spillover:shifted-at", 900)
+                .with_mark("spillover:stepped-at", 900)
+        })
+    };
+    let fake = silent(vec![]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(420.0));
+    assert_eq!(fake.writes()[1..], ["weights lambda=1 ecs=1"]);
+    // The alarm's own metric and statistic, over the hold and two periods.
+    assert_eq!(
+        fake.world.lock().unwrap().metric_queries,
+        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=420"]
+    );
+
+    // A datapoint in the last period: the ALARM is real, and the spill stays.
+    let fake = silent(vec![95.0]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(0.0));
+    assert!(fake.writes().is_empty());
+
+    // Not read with Lambda still in the split, nor for an alarm that cannot be read.
+    let mut half = World {
+        concurrency: Some(vec![]),
+        ..World::spilled()
+    };
+    half.weights = (1, 1);
+    let fake = Fake::new(half);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, None);
+    let fake = Fake::new(World::spilled());
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, None);
+    assert_eq!(fake.get_metric_data.num_calls(), 0);
+}
+
+#[tokio::test]
 async fn a_scalable_target_gets_its_minimum_raised_and_restored_never_its_desired_count() {
     let fake = Fake::new(World {
         scalable: Some((0, 10)),

@@ -533,29 +533,7 @@ impl Alarms {
         if alarms.is_empty() {
             return Ok(None);
         }
-        let queries: Vec<MetricDataQuery> = alarms
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let mut metric = Metric::builder()
-                    .namespace(&p.metric.namespace)
-                    .metric_name(&p.metric.name);
-                for (name, value) in &p.metric.dimensions {
-                    metric = metric.dimensions(dimension(name, value));
-                }
-                MetricDataQuery::builder()
-                    .id(format!("a{i}"))
-                    .return_data(true)
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(metric.build())
-                            .period(period.as_secs_f64().round().max(1.0) as i32)
-                            .stat(&p.stat)
-                            .build(),
-                    )
-                    .build()
-            })
-            .collect();
+        let queries = projection_queries(alarms, period);
         let since_secs = DateTime::from(since).secs();
         let mut highest: Vec<Option<f64>> = vec![None; alarms.len()];
         for result in self.metric_data(queries, since, SystemTime::now()).await? {
@@ -580,6 +558,56 @@ impl Alarms {
             .into_iter()
             .try_fold(0.0_f64, |acc, h| h.map(|h| acc.max(h))))
     }
+
+    /// When the newest period with a datapoint of any of `alarms`' metrics ended, since
+    /// `since` (`GetMetricData`, one query per alarm, in periods of `period`). `None` when
+    /// there is none: Lambda publishes `ConcurrentExecutions` only while it is invoked.
+    pub async fn last_datapoint(
+        &self,
+        alarms: &[Projection],
+        since: SystemTime,
+        period: Duration,
+    ) -> Result<Option<SystemTime>> {
+        if alarms.is_empty() {
+            return Ok(None);
+        }
+        let queries = projection_queries(alarms, period);
+        let results = self.metric_data(queries, since, SystemTime::now()).await?;
+        let newest = results
+            .iter()
+            .flat_map(|r| r.timestamps())
+            .filter_map(|at| SystemTime::try_from(*at).ok())
+            .max();
+        Ok(newest.map(|start| start + period))
+    }
+}
+
+/// One `GetMetricData` query per alarm that can be projected: its metric and statistic, in
+/// periods of `period`, with Ids `a0`, `a1`…
+fn projection_queries(alarms: &[Projection], period: Duration) -> Vec<MetricDataQuery> {
+    alarms
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut metric = Metric::builder()
+                .namespace(&p.metric.namespace)
+                .metric_name(&p.metric.name);
+            for (name, value) in &p.metric.dimensions {
+                metric = metric.dimensions(dimension(name, value));
+            }
+            MetricDataQuery::builder()
+                .id(format!("a{i}"))
+                .return_data(true)
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(metric.build())
+                        .period(period.as_secs_f64().round().max(1.0) as i32)
+                        .stat(&p.stat)
+                        .build(),
+                )
+                .build()
+        })
+        .collect()
 }
 
 impl Alarms {

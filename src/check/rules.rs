@@ -362,6 +362,7 @@ fn alarms(facts: &Facts, config: &Config) -> Vec<Item> {
         items.push(missing_data(
             &removed,
             missing,
+            alarm.projection.is_some(),
             format!("{topic} missing data"),
         ));
     }
@@ -451,10 +452,19 @@ fn watches(alarm: &AlarmInfo, removed: &[String], missing: &str, topic: String) 
     )
 }
 
-/// What `TreatMissingData` means for the return.
-fn missing_data(removed: &[String], missing: &str, topic: String) -> Item {
+/// What `TreatMissingData` means for the return. `readable`: spillover can read the
+/// alarm's own metric (see [`crate::decide::sight::projectable`]), so it sees an ALARM that
+/// rests on no data (see [`crate::decide::hold::on_no_data`]).
+fn missing_data(removed: &[String], missing: &str, readable: bool, topic: String) -> Item {
     let on_removed = !removed.is_empty();
     match (missing, on_removed) {
+        ("breaching" | "ignore", true) if readable => Item::new(
+            Warn,
+            topic,
+            format!(
+                "{missing}: while spilled the alarm stays in ALARM on no data; after SPILLOVER_RETURN_HOLD_SECS without a datapoint spillover steps back one step to let Lambda report again (missing, or a demand alarm, is better)"
+            ),
+        ),
         ("breaching", true) => Item::new(
             Fail,
             topic,

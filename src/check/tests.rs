@@ -535,6 +535,26 @@ fn an_alarm_on_a_metric_the_spill_removes_warns_or_fails_by_its_missing_data() {
             Status::Fail,
             says,
         );
+        // With the statistic, comparison and threshold spillover can read: it sees an
+        // ALARM on no data, and steps back after the hold.
+        let mut readable = concurrency(Some(missing));
+        readable.projection = crate::decide::sight::projectable(
+            &readable.metrics[0],
+            Some("Maximum"),
+            Some("GreaterThanOrEqualToThreshold"),
+            Some(90.0),
+        );
+        let (status, says) = match missing {
+            "notBreaching" => (Status::Fail, "flapping"),
+            _ => (Status::Warn, "stays in ALARM on no data"),
+        };
+        assert_line(
+            &with(readable),
+            &cfg,
+            "alarm demand missing data",
+            status,
+            says,
+        );
     }
     // Metric math over the function's metric, by its alias; the Lambda target group alone;
     // the account-wide concurrency.

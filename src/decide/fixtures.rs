@@ -24,6 +24,7 @@ impl Observed {
             drain: None,
             split_load: None,
             demand_load: None,
+            alarm_silent_secs: None,
         }
     }
 
@@ -166,6 +167,13 @@ impl Observed {
     }
 
     /// The blind alarms read the demand at `load` times their threshold.
+    pub fn with_silence(self, secs: f64) -> Self {
+        Observed {
+            alarm_silent_secs: Some(secs),
+            ..self
+        }
+    }
+
     pub fn with_demand_load(self, load: f64) -> Self {
         Observed {
             demand_load: Some(load),

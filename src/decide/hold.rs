@@ -17,6 +17,10 @@
 //!   while a transition inside the hold could hide it. An alarm with `TreatMissingData:
 //!   notBreaching` goes OK instead of INSUFFICIENT_DATA at the same moment, and is held
 //!   the same way.
+//! - An ALARM that has rested on no data for the same hold counts as INSUFFICIENT_DATA of
+//!   that age ([`on_no_data`]). The same alarm with `TreatMissingData: breaching` (missing
+//!   data is breaching) or `ignore` (the state stays) stays in ALARM once Lambda gets
+//!   nothing, and would hold a spill for ever: the same step down lets it read again.
 //! - Never before `SPILLOVER_MIN_SPILL_SECS` since the shift to ECS, and never sooner than
 //!   `SPILLOVER_STEP_SETTLE_SECS` after the last weight change (times from the service's
 //!   tags).
@@ -72,6 +76,25 @@ pub fn out_of_alarm_since(
         .max()
         .unwrap_or(since)
         .min(changed_at)
+}
+
+/// The observed state as the return rules see it when the spill alarms are in ALARM on no
+/// data (`alarm_silent_secs`) for at least the return hold: INSUFFICIENT_DATA, as old as
+/// the silence. `None` otherwise. The silence counts from the last weight change at most
+/// (`spillover:stepped-at`): before it Lambda had a share, and the alarm read it.
+pub fn on_no_data(observed: &Observed, config: &Config) -> Option<Observed> {
+    let read = observed.alarm_silent_secs?;
+    let silent = observed
+        .marks
+        .stepped_secs_ago
+        .map_or(read, |stepped| read.min(stepped));
+    (observed.alarm == AlarmState::Alarm && silent >= config.return_hold.as_secs_f64()).then(|| {
+        Observed {
+            alarm: AlarmState::InsufficientData,
+            alarm_age_secs: Some(silent),
+            ..observed.clone()
+        }
+    })
 }
 
 /// Why a return waits, and for how long at least.

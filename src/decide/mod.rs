@@ -8,7 +8,8 @@
 //!   a concurrency alarm, once its reading carried to the next split stays under the
 //!   threshold: [`sight::carried`]);
 //! - [`hold`]: hysteresis (every alarm out of ALARM for the return hold, the minimum spill
-//!   time, the settle time between steps), INSUFFICIENT_DATA and the warm alarms;
+//!   time, the settle time between steps), INSUFFICIENT_DATA (and an ALARM on no data)
+//!   and the warm alarms;
 //! - [`capacity`]: scale-out (desired count, or the Application Auto Scaling minimum),
 //!   pre-warm, and the scale-in only after traffic has left ECS.
 //!
@@ -170,7 +171,17 @@ impl<'a> Draft<'a> {
 /// Decides what to do. The trigger only explains why we looked; the alarms' current
 /// state, the weights, the tasks and the marks decide.
 pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
+    let now = format!("alarm is {} now ({})", observed.alarm, trigger.describe());
+    // An ALARM on no data says nothing about demand (see `hold`).
+    let heard = hold::on_no_data(observed, config);
+    let observed = heard.as_ref().unwrap_or(observed);
     let mut draft = Draft::new(observed, config);
+    if heard.is_some() {
+        draft.note(format!(
+            "the alarm has had no datapoint for {:.0}s with all traffic on ECS (TreatMissingData breaching or ignore): counted as INSUFFICIENT_DATA",
+            observed.alarm_age_secs.unwrap_or_default()
+        ));
+    }
     protect(&mut draft);
     let intent = if observed.alarm == AlarmState::Alarm {
         capacity::ensure(&mut draft);
@@ -204,7 +215,6 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
             Intent::Return
         }
     };
-    let now = format!("alarm is {} now ({})", observed.alarm, trigger.describe());
     let notes = if draft.notes.is_empty() {
         match intent {
             Intent::Return => format!(

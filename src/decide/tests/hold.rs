@@ -87,6 +87,55 @@ fn insufficient_data_while_spilled_steps_down_one_step_so_lambda_reports_again()
 }
 
 #[test]
+fn an_alarm_on_no_data_while_spilled_steps_down_one_step_so_lambda_reports_again() {
+    // TreatMissingData breaching (or ignore): all on ECS, Lambda publishes nothing and the
+    // alarm stays in ALARM on no data.
+    let config = test_config_with(&[("SPILLOVER_STEPS", "25,50,100")]);
+    let silent = |secs| Observed::spilled().with_alarm(Alarm).with_silence(secs);
+    let plan = plan_with(&config, &silent(300.0));
+    assert_eq!(
+        plan.steps,
+        [SetWeights {
+            from: ON_ECS,
+            to: HALF
+        }],
+        "one step, as for INSUFFICIENT_DATA"
+    );
+    assert!(
+        plan.reason.contains("alarm is ALARM now"),
+        "{}",
+        plan.reason
+    );
+    assert!(
+        plan.reason.contains("no datapoint for 300s"),
+        "{}",
+        plan.reason
+    );
+    // Silent for less than the hold, or not read: an ALARM, at the last step.
+    for observed in [silent(299.0), Observed::spilled().with_alarm(Alarm)] {
+        let plan = plan_with(&config, &observed);
+        assert!(plan.is_noop(), "{observed:?}: {plan:?}");
+        assert_eq!(plan.intent, Intent::Spill);
+    }
+    // The silence counts from the last weight change at most: before it Lambda had a
+    // share (here an alarm with no metric at all, set by hand, right after the shift).
+    let plan = plan_with(&config, &silent(420.0).stepped_ago(60.0));
+    assert!(plan.is_noop(), "{plan:?}");
+    assert_eq!(
+        plan_with(&config, &silent(420.0).stepped_ago(300.0))
+            .steps
+            .len(),
+        1
+    );
+    // The silence changes nothing for an alarm out of ALARM.
+    let ok = Observed::spilled()
+        .with_alarm(Ok)
+        .with_alarm_age(10.0)
+        .with_silence(400.0);
+    assert!(plan_with(&config, &ok).is_noop());
+}
+
+#[test]
 fn never_returns_before_the_minimum_spill_time() {
     // Min spill 120 s (default): an alarm that cleared long ago does not shorten it.
     let config = all_or_nothing();
