@@ -106,7 +106,15 @@ impl Controller {
             out_of_alarm_since = self
                 .aws
                 .alarms
-                .out_of_alarm_since(&alarms.spill, now, hold)
+                .out_of_alarm_since(
+                    &alarms.spill,
+                    now,
+                    hold,
+                    self.config.metric_period,
+                    marks
+                        .stepped_secs_ago
+                        .and_then(|secs| now.checked_sub(Duration::from_secs_f64(secs))),
+                )
                 .await
                 .unwrap_or_else(|e| {
                     warn!(error = %e, "could not read the alarms' history; the return hold counts from their last change");
@@ -141,11 +149,11 @@ impl Controller {
             _ => None,
         };
         // Read only when an ALARM may rest on no data: all the traffic on ECS, so Lambda
-        // publishes nothing the alarms could read (and every spill alarm reads Lambda).
-        let alarm_silent_secs = match &alarms.spill.projections {
+        // publishes nothing the alarms could read, and every spill alarm's missing data is
+        // breaching or keeps its state.
+        let alarm_silent_secs = match &alarms.spill.silenceable {
             Some(projections)
                 if loads
-                    && !projections.is_empty()
                     && alarms.spill.state == AlarmState::Alarm
                     && weights.lambda == 0
                     && weights.ecs > 0 =>

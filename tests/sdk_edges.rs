@@ -88,6 +88,12 @@ struct World {
     /// The spill alarm is the app function's `ConcurrentExecutions`, Maximum, at or above
     /// 90: a reading spillover can carry to another split. These are its datapoints.
     concurrency: Option<Vec<f64>>,
+    /// For a read of `ConcurrentExecutions` over the return hold or longer: how many
+    /// seconds ago each period with a datapoint began.
+    concurrency_periods_ago: Option<Vec<u64>>,
+    /// The concurrency alarm's `TreatMissingData` (CloudWatch's default, `missing`, when
+    /// `None`).
+    treat_missing: Option<&'static str>,
     metric_queries: Vec<String>,
     /// The ECS target group's deregistration delay.
     deregistration_delay: &'static str,
@@ -135,6 +141,8 @@ impl World {
             scalable: None,
             request_counts: Vec::new(),
             concurrency: None,
+            concurrency_periods_ago: None,
+            treat_missing: None,
             metric_queries: Vec::new(),
             deregistration_delay: "0",
             demand_alarm: false,
@@ -325,6 +333,7 @@ impl Fake {
                         .statistic(Statistic::Maximum)
                         .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
                         .threshold(90.0)
+                        .set_treat_missing_data(w.treat_missing.map(String::from))
                 } else {
                     alarm(ALARM, w.alarm.clone())
                         .namespace("AWS/Lambda")
@@ -622,6 +631,27 @@ impl Fake {
                     stat.stat().unwrap(),
                     stat.period().unwrap(),
                 ));
+                if metric.metric_name() == Some("ConcurrentExecutions")
+                    && window >= 360
+                    && let Some(ago) = &w.concurrency_periods_ago
+                {
+                    let end = r.end_time().unwrap().secs();
+                    let stamps: Vec<_> = ago
+                        .iter()
+                        .map(|a| {
+                            aws_sdk_cloudwatch::primitives::DateTime::from_secs(end - *a as i64)
+                        })
+                        .collect();
+                    return GetMetricDataOutput::builder()
+                        .metric_data_results(
+                            MetricDataResult::builder()
+                                .id(query.id().unwrap())
+                                .set_values(Some(vec![30.0; stamps.len()]))
+                                .set_timestamps(Some(stamps))
+                                .build(),
+                        )
+                        .build();
+                }
                 if metric.metric_name() == Some("ConcurrentExecutions") {
                     // Stamped inside the query's range, as CloudWatch would.
                     let values = w.concurrency.clone().unwrap_or_default();
@@ -1183,11 +1213,13 @@ async fn a_return_waits_for_the_alarm_to_be_ok_for_the_hold() {
 }
 
 /// Half on ECS after a step down 130 s ago, the concurrency alarm OK for 20 s and low
-/// enough for Lambda to take it all; its state changes before that are `history`.
+/// enough for Lambda to take it all; its state changes before that are `history`. Its
+/// metric had a datapoint in the periods that began 150 and 50 s ago.
 fn probed(history: Option<Vec<(u64, &'static str, &'static str)>>) -> Fake {
     let mut world = World {
         alarm_changed_secs_ago: 20,
         alarm_history: history,
+        concurrency_periods_ago: Some(vec![150, 50]),
         ..World::spilled()
             .with_alarm(StateValue::Ok)
             .with_mark("spillover:shifted-at", 900)
@@ -1238,6 +1270,23 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
         assert_eq!(fake.world.lock().unwrap().history_queries.len(), 1);
     }
 
+    // An ALARM on no data (TreatMissingData breaching) until the step down: its metric had
+    // no datapoint from before the hold until the period that began 50 s ago, the step's.
+    // That time in ALARM does not count, and the spill goes on back.
+    let fake = probed(None);
+    fake.world.lock().unwrap().concurrency_periods_ago = Some(vec![50]);
+    fake.world.lock().unwrap().treat_missing = Some("breaching");
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes()[1..], returned);
+    // The same with missing data missing: an ALARM on no data is someone's SetAlarmState,
+    // and counts.
+    let fake = probed(None);
+    fake.world.lock().unwrap().concurrency_periods_ago = Some(vec![50]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert!(fake.writes().is_empty());
+
     // A history that cannot be read holds as it did before it was read, and fails nothing.
     let denied_history = denied_once!(
         aws_sdk_cloudwatch::Client::describe_alarm_history,
@@ -1278,6 +1327,7 @@ async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
     let silent = |datapoints: Vec<f64>| {
         Fake::new(World {
             concurrency: Some(datapoints),
+            treat_missing: Some("breaching"),
             ..World::spilled()
                 .with_mark("spillover:shifted-at", 900)
                 .with_mark("spillover:stepped-at", 900)
@@ -1300,9 +1350,21 @@ async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
     assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(0.0));
     assert!(fake.writes().is_empty());
 
-    // Not read with Lambda still in the split, nor for an alarm that cannot be read.
+    // Not read with Lambda still in the split, for an alarm whose missing data is missing
+    // (its ALARM rests on data, or on someone's SetAlarmState), nor for one that cannot be
+    // read.
+    let fake = Fake::new(World {
+        concurrency: Some(vec![]),
+        ..World::spilled()
+            .with_mark("spillover:shifted-at", 900)
+            .with_mark("spillover:stepped-at", 900)
+    });
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, None);
+    assert!(fake.writes().is_empty());
     let mut half = World {
         concurrency: Some(vec![]),
+        treat_missing: Some("breaching"),
         ..World::spilled()
     };
     half.weights = (1, 1);

@@ -40,8 +40,12 @@ pub struct Reading {
     pub projections: Option<Vec<Projection>>,
     /// How to read the demand, when every alarm is blind to the split and reads it.
     pub demands: Option<Vec<Demand>>,
-    /// Each alarm's name and when its state last changed.
-    pub changes: Vec<(String, Option<SystemTime>)>,
+    /// Each alarm's name, when its state last changed, and how its metric is read when an
+    /// ALARM of it can rest on no data ([`on_no_data`]).
+    pub changes: Vec<(String, Option<SystemTime>, Option<Projection>)>,
+    /// How to read the alarms' metrics, when every one of them can be in ALARM on no data
+    /// ([`on_no_data`]).
+    pub silenceable: Option<Vec<Projection>>,
 }
 
 /// An alarm that reads the demand (see [`crate::decide::sight::reads_demand`]): the queries
@@ -310,6 +314,7 @@ impl Alarms {
         let mut projections = Some(Vec::new());
         let mut demands = Some(Vec::new());
         let mut changes = Vec::with_capacity(names.len());
+        let mut silenceable = Some(Vec::new());
         for name in names {
             let alarm = found.iter().find(|a| &a.info.name == name).ok_or_else(|| {
                 Error::Topology(format!(
@@ -323,7 +328,15 @@ impl Alarms {
             });
             let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
             latest = latest.max(changed_at);
-            changes.push((name.clone(), changed_at));
+            let silent = on_no_data(&alarm.info);
+            changes.push((name.clone(), changed_at, silent.clone()));
+            silenceable = match (silenceable, silent) {
+                (Some(mut all), Some(p)) => {
+                    all.push(p);
+                    Some(all)
+                }
+                _ => None,
+            };
             let metrics = (!alarm.info.composite).then_some(alarm.info.metrics.as_slice());
             if sight(metrics, lambda_tg, ecs_tg) == Sight::Blind {
                 demands = match (demands, &alarm.info.demand) {
@@ -352,34 +365,88 @@ impl Alarms {
             projections,
             demands,
             changes,
+            silenceable: silenceable.filter(|all| !all.is_empty()),
         })
     }
+}
+
+/// How to read an alarm's metric when an ALARM of it can rest on no data: an alarm on the
+/// function's `ConcurrentExecutions` that spillover can read
+/// ([`crate::decide::sight::projectable`]) and whose missing data is breaching, or keeps
+/// the state (`ignore`). With `missing` or `notBreaching` an ALARM always rests on a
+/// datapoint, or on someone's `SetAlarmState`, which is kept.
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html#alarms-and-missing-data>
+fn on_no_data(alarm: &AlarmInfo) -> Option<Projection> {
+    let missing = alarm.treat_missing_data.as_deref();
+    alarm
+        .projection
+        .clone()
+        .filter(|_| matches!(missing, Some("breaching" | "ignore")))
 }
 
 impl Alarms {
     /// Since when every alarm of `reading` (a group out of ALARM) has been out of ALARM,
     /// over the last `window`: for each alarm whose state changed inside the window, the
-    /// time it left ALARM, from its history ([`hold::out_of_alarm_since`]); the latest over
+    /// time it left ALARM, from its history and, when its metric can be read, its
+    /// datapoints in periods of `period` ([`hold::out_of_alarm_since`]); the latest over
     /// the alarms. An alarm that changed before the window counts from its change.
     pub async fn out_of_alarm_since(
         &self,
         reading: &Reading,
         now: SystemTime,
         window: Duration,
+        period: Duration,
+        stepped_at: Option<SystemTime>,
     ) -> Result<Option<SystemTime>> {
         let since = now - window;
         let mut latest: Option<SystemTime> = None;
-        for (name, changed_at) in &reading.changes {
+        for (name, changed_at, projection) in &reading.changes {
             let at = match changed_at {
                 Some(at) if *at > since => {
-                    let changes = self.history(name, since).await?;
-                    Some(changes.map_or(*at, |c| hold::out_of_alarm_since(&c, since, *at)))
+                    let Some(changes) = self.history(name, since).await? else {
+                        latest = latest.max(Some(*at));
+                        continue;
+                    };
+                    let data = match projection {
+                        Some(p) => Some(hold::Datapoints {
+                            stepped_at,
+                            ..self.datapoints(p, since - period, period).await?
+                        }),
+                        None => None,
+                    };
+                    Some(hold::out_of_alarm_since(
+                        &changes,
+                        since,
+                        *at,
+                        data.as_ref(),
+                    ))
                 }
                 other => *other,
             };
             latest = latest.max(at);
         }
         Ok(latest)
+    }
+
+    /// The periods since `since` in which the alarm's own metric had a datapoint.
+    async fn datapoints(
+        &self,
+        alarm: &Projection,
+        since: SystemTime,
+        period: Duration,
+    ) -> Result<hold::Datapoints> {
+        let queries = projection_queries(std::slice::from_ref(alarm), period);
+        let results = self.metric_data(queries, since, SystemTime::now()).await?;
+        let starts = results
+            .iter()
+            .flat_map(|r| r.timestamps())
+            .filter_map(|at| SystemTime::try_from(*at).ok())
+            .collect();
+        Ok(hold::Datapoints {
+            starts,
+            period,
+            stepped_at: None,
+        })
     }
 
     /// The state changes of alarm `name` since `since` (`DescribeAlarmHistory`, newest

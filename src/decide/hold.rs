@@ -20,7 +20,11 @@
 //! - An ALARM that has rested on no data for the same hold counts as INSUFFICIENT_DATA of
 //!   that age ([`on_no_data`]). The same alarm with `TreatMissingData: breaching` (missing
 //!   data is breaching) or `ignore` (the state stays) stays in ALARM once Lambda gets
-//!   nothing, and would hold a spill for ever: the same step down lets it read again.
+//!   nothing, and would hold a spill for ever: the same step down lets it read again. Its
+//!   time in ALARM on no data does not count against the hold either
+//!   ([`out_of_alarm_since`] with its datapoints). The controller reads them only for such
+//!   alarms: with `missing` or `notBreaching`, an ALARM rests on a datapoint or on
+//!   someone's `SetAlarmState`.
 //! - Never before `SPILLOVER_MIN_SPILL_SECS` since the shift to ECS, and never sooner than
 //!   `SPILLOVER_STEP_SETTLE_SECS` after the last weight change (times from the service's
 //!   tags).
@@ -29,7 +33,7 @@
 //! An age CloudWatch or the tags do not give (a missing timestamp or tag) counts as
 //! "long ago": the rule then cannot hold traffic on ECS for ever.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::config::Config;
 use crate::observed::{AlarmState, Observed};
@@ -46,15 +50,32 @@ pub struct Transition {
 /// change: both are CloudWatch's, but not promised to be the same instant.
 const SAME_CHANGE_SECS: u64 = 5;
 
+/// The datapoints of an alarm's own metric over the same window, by the start of their
+/// period, and the period: what tells an ALARM on data from an ALARM on none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datapoints {
+    pub starts: Vec<SystemTime>,
+    pub period: Duration,
+    /// The last weight change: the data that follows it is what that change let Lambda
+    /// report, and says nothing of the ALARM before it.
+    pub stepped_at: Option<SystemTime>,
+}
+
 /// Since when an alarm that is out of ALARM has been so, from the state changes it made
 /// after `since` (in any order) and its last change, `changed_at`: the latest change out
 /// of ALARM, or `since` when none of them left ALARM (the alarm was out of it all along).
 /// A history that does not show the last change (not yet written, or cut short) or that
 /// ends in ALARM proves nothing: then `changed_at`, as without it.
+///
+/// With the alarm's `data`, a time in ALARM during which its metric had no datapoint (the
+/// periods it evaluated, from one period before it entered ALARM to one before it left, or
+/// before the last weight change if that came first) is an ALARM on no data, like
+/// [`on_no_data`]'s, and does not count.
 pub fn out_of_alarm_since(
     changes: &[Transition],
     since: SystemTime,
     changed_at: SystemTime,
+    data: Option<&Datapoints>,
 ) -> SystemTime {
     let near = |at: SystemTime| {
         let apart = at
@@ -69,13 +90,28 @@ pub fn out_of_alarm_since(
     if !near(last.at) || last.to == AlarmState::Alarm {
         return changed_at;
     }
-    changes
-        .iter()
-        .filter(|c| c.from == AlarmState::Alarm)
-        .map(|c| c.at)
-        .max()
-        .unwrap_or(since)
-        .min(changed_at)
+    let mut changes = changes.to_vec();
+    changes.sort_by_key(|c| c.at);
+    let on_no_data = |entered: SystemTime, left: SystemTime| {
+        data.is_some_and(|d| {
+            let end = d
+                .stepped_at
+                .filter(|&at| at > entered)
+                .map_or(left, |at| at.min(left));
+            let (from, to) = (entered - d.period, end - d.period);
+            !d.starts.iter().any(|&s| s >= from && s < to)
+        })
+    };
+    let mut entered = since;
+    let mut left_alarm = None;
+    for change in &changes {
+        if change.to == AlarmState::Alarm {
+            entered = change.at;
+        } else if change.from == AlarmState::Alarm && !on_no_data(entered, change.at) {
+            left_alarm = Some(change.at);
+        }
+    }
+    left_alarm.unwrap_or(since).min(changed_at)
 }
 
 /// The observed state as the return rules see it when the spill alarms are in ALARM on no

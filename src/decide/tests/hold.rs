@@ -210,9 +210,82 @@ fn the_hold_counts_from_when_the_alarm_left_alarm() {
     ];
     for (changes, want) in table {
         assert_eq!(
-            out_of_alarm_since(&changes, since, ago(20)),
+            out_of_alarm_since(&changes, since, ago(20), None),
             want,
             "{changes:?}"
         );
     }
+}
+
+#[test]
+fn a_time_in_alarm_on_no_data_does_not_count_against_the_hold() {
+    use crate::decide::hold::{Datapoints, Transition, out_of_alarm_since};
+    use std::time::{Duration, SystemTime};
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let ago = |secs: u64| now - Duration::from_secs(secs);
+    let change = |secs: u64, from, to| Transition {
+        at: ago(secs),
+        from,
+        to,
+    };
+    let data = |starts: &[u64]| Datapoints {
+        starts: starts.iter().map(|&s| ago(s)).collect(),
+        period: Duration::from_secs(60),
+        stepped_at: None,
+    };
+    let since = ago(300);
+    // TreatMissingData breaching: ALARM on no data since before the window, then the step
+    // down gave Lambda traffic and its first period (from 65 s ago) put the alarm in OK.
+    let left = [change(5, Alarm, Ok)];
+    let table = [
+        (data(&[65]), ago(300)),
+        // A datapoint while in ALARM: a real ALARM, the hold counts from its end.
+        (data(&[125, 65]), ago(5)),
+        (data(&[290, 65]), ago(5)),
+    ];
+    for (points, want) in table {
+        assert_eq!(
+            out_of_alarm_since(&left, since, ago(5), Some(&points)),
+            want,
+            "{points:?}"
+        );
+    }
+    // Without the metric, as before.
+    assert_eq!(out_of_alarm_since(&left, since, ago(5), None), ago(5));
+    // A real ALARM, then one on no data: from the end of the real one.
+    let both = [
+        change(280, Ok, Alarm),
+        change(200, Alarm, Ok),
+        change(150, Ok, Alarm),
+        change(5, Alarm, Ok),
+    ];
+    assert_eq!(
+        out_of_alarm_since(&both, since, ago(5), Some(&data(&[320, 250, 65]))),
+        ago(200)
+    );
+    // The same with data in the second one too.
+    assert_eq!(
+        out_of_alarm_since(&both, since, ago(5), Some(&data(&[320, 250, 125, 65]))),
+        ago(5)
+    );
+    // The data after the last weight change (the step down, 62 s ago) is what it let
+    // Lambda report, wherever its period began: the ALARM before it rested on none.
+    let stepped = |starts: &[u64], secs: u64| Datapoints {
+        stepped_at: Some(ago(secs)),
+        ..data(starts)
+    };
+    // (Periods as the reader aligns them, not as the alarm does: one began 70 s ago.)
+    assert_eq!(
+        out_of_alarm_since(&left, since, ago(5), Some(&stepped(&[70], 62))),
+        ago(300)
+    );
+    assert_eq!(
+        out_of_alarm_since(&left, since, ago(5), Some(&stepped(&[70], 5))),
+        ago(5),
+        "without that step, the period that began 70 s ago was read in ALARM"
+    );
+    assert_eq!(
+        out_of_alarm_since(&left, since, ago(5), Some(&stepped(&[200, 70], 62))),
+        ago(5)
+    );
 }
