@@ -73,8 +73,8 @@ impl Controller {
         self.look(true).await
     }
 
-    /// Reads the world; the alarms' loads (`split_load`, `demand_load`) only with
-    /// `loads`: a decision needs them, the last look of a run does not.
+    /// Reads the world; the alarms' loads (`split_load`, `demand_load`), history and
+    /// silence only with `loads`: a decision needs them, the last look of a run does not.
     async fn look(&self, loads: bool) -> Result<Observed> {
         let (alarms, (weights, sticky_secs), service, tasks, healthy, scalable) = tokio::try_join!(
             self.aws.alarms.read(),
@@ -97,30 +97,16 @@ impl Controller {
         let in_hold = |at: Option<SystemTime>| age(at).is_some_and(|a| a < hold.as_secs_f64());
         // While spilled and out of ALARM, the hold counts from when the alarms left ALARM:
         // read from their history only when a change inside the hold could hide it.
-        let mut out_of_alarm_since = alarms.spill.changed_at;
-        if loads
+        let out_of_alarm_since = if loads
             && alarms.spill.state != AlarmState::Alarm
             && weights.ecs > 0
-            && in_hold(out_of_alarm_since)
+            && in_hold(alarms.spill.changed_at)
         {
-            out_of_alarm_since = self
-                .aws
-                .alarms
-                .out_of_alarm_since(
-                    &alarms.spill,
-                    now,
-                    hold,
-                    self.config.metric_period,
-                    marks
-                        .stepped_secs_ago
-                        .and_then(|secs| now.checked_sub(Duration::from_secs_f64(secs))),
-                )
+            self.read_out_of_alarm_since(&alarms.spill, &marks, now)
                 .await
-                .unwrap_or_else(|e| {
-                    warn!(error = %e, "could not read the alarms' history; the return hold counts from their last change");
-                    out_of_alarm_since
-                });
-        }
+        } else {
+            alarms.spill.changed_at
+        };
         // Read only when a step back may be due: split, OK, and OK for the return hold.
         let held = in_hold(out_of_alarm_since);
         let split_load = match &alarms.spill.projections {
@@ -151,14 +137,14 @@ impl Controller {
         // Read only when an ALARM may rest on no data: all the traffic on ECS, so Lambda
         // publishes nothing the alarms could read, and every spill alarm's missing data is
         // breaching or keeps its state.
-        let alarm_silent_secs = match &alarms.spill.silenceable {
+        let alarm_silent_secs = match alarms.spill.silenceable() {
             Some(projections)
                 if loads
                     && alarms.spill.state == AlarmState::Alarm
                     && weights.lambda == 0
                     && weights.ecs > 0 =>
             {
-                self.read_silence(projections, now)
+                self.read_silence(&projections, now)
                     .await
                     .unwrap_or_else(|e| unread("when the alarm last had data", e))
             }
@@ -182,6 +168,29 @@ impl Controller {
             demand_load,
             alarm_silent_secs,
         })
+    }
+
+    /// Since when the spill alarms have been out of ALARM, from their history (see
+    /// [`crate::decide::hold`]); from their last change when it cannot be read.
+    async fn read_out_of_alarm_since(
+        &self,
+        spill: &crate::aws::alarms::Reading,
+        marks: &crate::observed::Marks,
+        now: SystemTime,
+    ) -> Option<SystemTime> {
+        let stepped_at = marks
+            .stepped_secs_ago
+            .and_then(|secs| now.checked_sub(Duration::from_secs_f64(secs)));
+        let hold = self.config.return_hold;
+        let period = self.config.metric_period;
+        self.aws
+            .alarms
+            .out_of_alarm_since(spill, now, hold, period, stepped_at)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "could not read the alarms' history; the return hold counts from their last change");
+                spill.changed_at
+            })
     }
 
     /// How long the spill alarms' own metric has had no datapoint, over the last return

@@ -40,12 +40,26 @@ pub struct Reading {
     pub projections: Option<Vec<Projection>>,
     /// How to read the demand, when every alarm is blind to the split and reads it.
     pub demands: Option<Vec<Demand>>,
-    /// Each alarm's name, when its state last changed, and how its metric is read when an
-    /// ALARM of it can rest on no data ([`on_no_data`]).
-    pub changes: Vec<(String, Option<SystemTime>, Option<Projection>)>,
-    /// How to read the alarms' metrics, when every one of them can be in ALARM on no data
-    /// ([`on_no_data`]).
-    pub silenceable: Option<Vec<Projection>>,
+    /// Each alarm: its name, when its state last changed, and how its metric is read.
+    pub changes: Vec<Change>,
+}
+
+/// One alarm of a [`Reading`]: when its state last changed, and how to read its metric
+/// when an ALARM of it can rest on no data ([`on_no_data`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub name: String,
+    pub at: Option<SystemTime>,
+    pub on_no_data: Option<Projection>,
+}
+
+impl Reading {
+    /// How to read the alarms' metrics, when every one of them can be in ALARM on no data.
+    pub fn silenceable(&self) -> Option<Vec<Projection>> {
+        let all: Option<Vec<Projection>> =
+            self.changes.iter().map(|c| c.on_no_data.clone()).collect();
+        all.filter(|all| !all.is_empty())
+    }
 }
 
 /// An alarm that reads the demand (see [`crate::decide::sight::reads_demand`]): the queries
@@ -314,7 +328,6 @@ impl Alarms {
         let mut projections = Some(Vec::new());
         let mut demands = Some(Vec::new());
         let mut changes = Vec::with_capacity(names.len());
-        let mut silenceable = Some(Vec::new());
         for name in names {
             let alarm = found.iter().find(|a| &a.info.name == name).ok_or_else(|| {
                 Error::Topology(format!(
@@ -328,15 +341,11 @@ impl Alarms {
             });
             let changed_at = alarm.changed_at.and_then(|t| SystemTime::try_from(t).ok());
             latest = latest.max(changed_at);
-            let silent = on_no_data(&alarm.info);
-            changes.push((name.clone(), changed_at, silent.clone()));
-            silenceable = match (silenceable, silent) {
-                (Some(mut all), Some(p)) => {
-                    all.push(p);
-                    Some(all)
-                }
-                _ => None,
-            };
+            changes.push(Change {
+                name: name.clone(),
+                at: changed_at,
+                on_no_data: on_no_data(&alarm.info),
+            });
             let metrics = (!alarm.info.composite).then_some(alarm.info.metrics.as_slice());
             if sight(metrics, lambda_tg, ecs_tg) == Sight::Blind {
                 demands = match (demands, &alarm.info.demand) {
@@ -365,7 +374,6 @@ impl Alarms {
             projections,
             demands,
             changes,
-            silenceable: silenceable.filter(|all| !all.is_empty()),
         })
     }
 }
@@ -400,53 +408,30 @@ impl Alarms {
     ) -> Result<Option<SystemTime>> {
         let since = now - window;
         let mut latest: Option<SystemTime> = None;
-        for (name, changed_at, projection) in &reading.changes {
-            let at = match changed_at {
-                Some(at) if *at > since => {
-                    let Some(changes) = self.history(name, since).await? else {
-                        latest = latest.max(Some(*at));
+        for change in &reading.changes {
+            let at = match change.at {
+                Some(at) if at > since => {
+                    let Some(history) = self.history(&change.name, since).await? else {
+                        latest = latest.max(Some(at));
                         continue;
                     };
-                    let data = match projection {
+                    let data = match &change.on_no_data {
                         Some(p) => Some(hold::Datapoints {
+                            starts: self
+                                .datapoint_starts(std::slice::from_ref(p), since - period, period)
+                                .await?,
+                            period,
                             stepped_at,
-                            ..self.datapoints(p, since - period, period).await?
                         }),
                         None => None,
                     };
-                    Some(hold::out_of_alarm_since(
-                        &changes,
-                        since,
-                        *at,
-                        data.as_ref(),
-                    ))
+                    Some(hold::out_of_alarm_since(&history, since, at, data.as_ref()))
                 }
-                other => *other,
+                other => other,
             };
             latest = latest.max(at);
         }
         Ok(latest)
-    }
-
-    /// The periods since `since` in which the alarm's own metric had a datapoint.
-    async fn datapoints(
-        &self,
-        alarm: &Projection,
-        since: SystemTime,
-        period: Duration,
-    ) -> Result<hold::Datapoints> {
-        let queries = projection_queries(std::slice::from_ref(alarm), period);
-        let results = self.metric_data(queries, since, SystemTime::now()).await?;
-        let starts = results
-            .iter()
-            .flat_map(|r| r.timestamps())
-            .filter_map(|at| SystemTime::try_from(*at).ok())
-            .collect();
-        Ok(hold::Datapoints {
-            starts,
-            period,
-            stepped_at: None,
-        })
     }
 
     /// The state changes of alarm `name` since `since` (`DescribeAlarmHistory`, newest
@@ -635,17 +620,28 @@ impl Alarms {
         since: SystemTime,
         period: Duration,
     ) -> Result<Option<SystemTime>> {
+        let starts = self.datapoint_starts(alarms, since, period).await?;
+        Ok(starts.into_iter().max().map(|start| start + period))
+    }
+
+    /// The starts of the periods since `since` in which any of `alarms`' metrics had a
+    /// datapoint.
+    async fn datapoint_starts(
+        &self,
+        alarms: &[Projection],
+        since: SystemTime,
+        period: Duration,
+    ) -> Result<Vec<SystemTime>> {
         if alarms.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let queries = projection_queries(alarms, period);
         let results = self.metric_data(queries, since, SystemTime::now()).await?;
-        let newest = results
+        Ok(results
             .iter()
             .flat_map(|r| r.timestamps())
             .filter_map(|at| SystemTime::try_from(*at).ok())
-            .max();
-        Ok(newest.map(|start| start + period))
+            .collect())
     }
 }
 

@@ -371,9 +371,8 @@ impl Listener {
         }
     }
 
-    /// The actions of the listener default action or rule; a default rule is refused
-    /// before anything is written.
-    /// The listener's default actions or the rule's actions, as they are now.
+    /// The actions of the listener default action or rule, as they are now; a default rule
+    /// is refused before anything is written.
     pub async fn actions(&self) -> Result<Vec<Action>> {
         let site = self.site().await?;
         if site.is_default_rule {

@@ -152,17 +152,23 @@ fn never_returns_before_the_minimum_spill_time() {
     }
 }
 
-#[test]
-fn the_hold_counts_from_when_the_alarm_left_alarm() {
-    use crate::decide::hold::{Transition, out_of_alarm_since};
-    use std::time::{Duration, SystemTime};
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-    let ago = |secs: u64| now - Duration::from_secs(secs);
-    let change = |secs: u64, from, to| Transition {
+/// A fixed clock for the history tests: `secs` before it.
+fn ago(secs: u64) -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 - secs)
+}
+
+/// A state change in an alarm's history, `secs` ago.
+fn change(secs: u64, from: AlarmState, to: AlarmState) -> crate::decide::hold::Transition {
+    crate::decide::hold::Transition {
         at: ago(secs),
         from,
         to,
-    };
+    }
+}
+
+#[test]
+fn the_hold_counts_from_when_the_alarm_left_alarm() {
+    use crate::decide::hold::out_of_alarm_since;
     // Over the last 300 s (since), for an alarm that last changed 20 s ago.
     let since = ago(300);
     let table = [
@@ -219,15 +225,8 @@ fn the_hold_counts_from_when_the_alarm_left_alarm() {
 
 #[test]
 fn a_time_in_alarm_on_no_data_does_not_count_against_the_hold() {
-    use crate::decide::hold::{Datapoints, Transition, out_of_alarm_since};
-    use std::time::{Duration, SystemTime};
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-    let ago = |secs: u64| now - Duration::from_secs(secs);
-    let change = |secs: u64, from, to| Transition {
-        at: ago(secs),
-        from,
-        to,
-    };
+    use crate::decide::hold::{Datapoints, out_of_alarm_since};
+    use std::time::Duration;
     let data = |starts: &[u64]| Datapoints {
         starts: starts.iter().map(|&s| ago(s)).collect(),
         period: Duration::from_secs(60),
