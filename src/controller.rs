@@ -545,15 +545,16 @@ impl Controller {
     }
 
     /// Polls until `min` tasks run and `min` targets are healthy, at most one check per
-    /// poll interval. A check reads the target health (one call); the tasks only when
+    /// poll interval. A check reads the target health (one call); the running count only when
     /// the targets look ready, and stopped tasks on the first check and every fifth, to end
     /// the wait early on a failed start. So the wait makes about one read per check. A check
     /// whose read fails with a transient error (throttled, a 5xx, timed out, after the
     /// SDK's own retries) is one more "not yet" and is counted in the action's `errors`;
     /// another error (AccessDenied, a missing resource) or a failed start ends the wait.
     ///
-    /// The check that finds the targets healthy reads the tasks, the alarm and the
-    /// listener's actions at once, for the weight write after the wait ([`ReadAhead`]).
+    /// The check that finds the targets healthy reads the running count (one call, where
+    /// the task list and its describe are two in a row), the alarm and the listener's
+    /// actions at once, for the weight write after the wait ([`ReadAhead`]).
     async fn wait_until_ready(
         &self,
         min: u32,
@@ -587,7 +588,7 @@ impl Controller {
                         return Ok(Check::NotYet(format!("healthy {healthy}/{min}")));
                     }
                     let (running, alarm, actions) = tokio::try_join!(
-                        self.aws.ecs.running_tasks(),
+                        self.aws.ecs.running_count(),
                         self.aws.alarms.state(),
                         self.aws.listener.actions()
                     )?;

@@ -114,6 +114,11 @@ struct World {
     alarm_history: Option<Vec<(u64, &'static str, &'static str)>>,
     /// The alarm names and start dates (seconds ago) of the history read.
     history_queries: Vec<String>,
+    /// `DescribeServices` counts no running task until this many target-health checks
+    /// after a scale-out, healthy targets or not.
+    running_after_checks: Option<u32>,
+    /// `ListTasks` calls for the running tasks (not the stopped ones).
+    running_task_lists: u32,
     /// Every write, in order.
     writes: Vec<String>,
 }
@@ -152,6 +157,8 @@ impl World {
             default_rule: false,
             alarm_history: None,
             history_queries: Vec::new(),
+            running_after_checks: None,
+            running_task_lists: 0,
             writes: Vec::new(),
         }
     }
@@ -202,6 +209,19 @@ impl World {
         let mut keys: Vec<String> = self.tags.keys().cloned().collect();
         keys.sort();
         keys
+    }
+
+    /// The service's `runningCount`: its tasks run once their targets are healthy, unless
+    /// `running_after_checks` says later.
+    fn running(&self) -> i32 {
+        let late = self
+            .running_after_checks
+            .is_some_and(|n| self.checks_since_scale_out < n);
+        if late || self.healthy() == 0 {
+            0
+        } else {
+            self.desired
+        }
     }
 
     fn healthy(&self) -> i32 {
@@ -440,14 +460,18 @@ impl Fake {
                     .service_arn(SERVICE_ARN)
                     .status("ACTIVE")
                     .desired_count(w.desired)
+                    .running_count(w.running())
                     .set_load_balancers(Some(load_balancers.collect()))
                     .build();
                 DescribeServicesOutput::builder().services(service).build()
             });
         let w = world.clone();
         let list_tasks = mock!(aws_sdk_ecs::Client::list_tasks).then_compute_output(move |r| {
-            let w = w.lock().unwrap();
+            let mut w = w.lock().unwrap();
             let stopped = r.desired_status() == Some(&DesiredStatus::Stopped);
+            if !stopped {
+                w.running_task_lists += 1;
+            }
             let arns: Vec<String> = match (&w.fail_reason, stopped) {
                 (Some(_), true) => vec!["task/failed".into()],
                 (None, false) => (0..w.desired).map(|i| format!("task/{i}")).collect(),
@@ -1469,12 +1493,15 @@ async fn the_wait_reads_the_target_health_and_looks_at_the_tasks_rarely() {
     assert!(summary.error.is_none(), "{:?}", summary.error);
     let checks = u64::from(summary.actions.iter().find_map(|a| a.checks).unwrap());
     assert!(checks >= 10, "{checks}");
-    // Observe twice (1 ListTasks each), one failure scan every 5 checks, one confirmation.
+    // Observe twice (1 ListTasks each), one failure scan every 5 checks.
     let list_tasks = fake.list_tasks.num_calls() as u64;
     assert!(
-        list_tasks <= 2 + checks.div_ceil(5) + 1,
+        list_tasks <= 2 + checks.div_ceil(5),
         "{list_tasks} ListTasks for {checks} checks"
     );
+    // The check that found the targets healthy read the running count in one call, not the
+    // task list and then its describe: only the two looks list the running tasks.
+    assert_eq!(fake.world.lock().unwrap().running_task_lists, 2);
     // One target-health read per check, plus the two observations: the check that found
     // them healthy is the pre-shift check (it reads the alarm and the listener as well).
     assert_eq!(fake.target_health.num_calls() as u64, checks + 2);
@@ -1482,6 +1509,34 @@ async fn the_wait_reads_the_target_health_and_looks_at_the_tasks_rarely() {
         fake.describe_alarms.num_calls(),
         3,
         "observe, last check, last look"
+    );
+}
+
+#[tokio::test]
+async fn healthy_targets_wait_for_the_service_to_count_its_tasks_running() {
+    let fake = Fake::new(World {
+        healthy_after_checks: 2,
+        running_after_checks: Some(6),
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let controller = fake.controller(&[
+        ("SPILLOVER_POLL_INTERVAL_MS", "2.5"),
+        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "2.5"),
+    ]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let checks = summary.actions.iter().find_map(|a| a.checks).unwrap();
+    assert!(
+        checks >= 5,
+        "shifted after {checks} checks, before the tasks ran"
+    );
+    assert_eq!(
+        fake.writes(),
+        [
+            "desired=2",
+            "tag spillover:shifted-at,spillover:stepped-at,spillover:moves",
+            "weights lambda=0 ecs=1"
+        ]
     );
 }
 

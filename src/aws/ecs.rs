@@ -205,11 +205,14 @@ impl Ecs {
         Ok(classify(&tasks, &self.service, stopped_since))
     }
 
-    /// Running tasks of the service (`ListTasks` and, when there are any, `DescribeTasks`).
-    pub async fn running_tasks(&self) -> Result<u32> {
-        let arns = self.list_tasks(DesiredStatus::Running).await?;
-        let tasks = self.describe_tasks(arns).await?;
-        Ok(classify(&tasks, &self.service, None).running)
+    /// The service's running tasks in one read: `DescribeServices`' `runningCount`, "the
+    /// number of tasks in the cluster that are in the RUNNING state" (ECS API reference,
+    /// `Service`). The last check before a weight change reads it rather than the task
+    /// list and its describe, two reads in a row while Lambda throttles; the healthy targets
+    /// it goes with are the stronger condition anyway.
+    pub async fn running_count(&self) -> Result<u32> {
+        let service = self.describe_service().await?;
+        Ok(u32::try_from(service.running_count()).unwrap_or(0))
     }
 
     /// A task of the service that stopped with a reason after `since` (a failed start),
