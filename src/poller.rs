@@ -40,7 +40,9 @@ pub struct Backoff {
 /// A check that returns a transient error counts as "not yet" (and in `PollStats::errors`);
 /// any other error ends the wait at once (e.g. a task stopped with a reason, AccessDenied).
 /// At the deadline the timeout names the last progress and the last error seen. The time
-/// between checks starts at `interval` and doubles up to `max_interval`.
+/// from one check's start to the next's starts at `interval` and doubles up to
+/// `max_interval`: a check's own round trips come out of that time, not on top of it (a
+/// check that took longer than the interval is followed at once).
 pub async fn poll_until<T, F, Fut>(
     what: &str,
     backoff: Backoff,
@@ -59,6 +61,7 @@ where
     let mut progress = String::from("no check succeeded");
     loop {
         checks += 1;
+        let check_started = Instant::now();
         match check().await {
             Ok(Check::Ready(value)) => {
                 let waited_ms = started.elapsed().as_millis() as u64;
@@ -89,7 +92,9 @@ where
                 last_error,
             });
         }
-        let sleep = delay.min(deadline - now);
+        let sleep = (check_started + delay)
+            .saturating_duration_since(now)
+            .min(deadline - now);
         info!(
             what,
             %progress,
@@ -116,6 +121,39 @@ mod tests {
     /// Records when each check ran, relative to the start, in whole seconds.
     fn recorder() -> (Instant, RefCell<Vec<u64>>) {
         (Instant::now(), RefCell::new(Vec::new()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_check_takes_its_time_out_of_the_interval() {
+        let start = Instant::now();
+        let seen = RefCell::new(Vec::new());
+        let steady = Backoff {
+            interval: Duration::from_millis(500),
+            max_interval: Duration::from_millis(500),
+        };
+        let deadline = start + Duration::from_secs(60);
+        let result = poll_until("targets", steady, deadline, || {
+            let n = {
+                let mut seen = seen.borrow_mut();
+                seen.push(start.elapsed().as_millis() as u64);
+                seen.len()
+            };
+            async move {
+                // Each check's reads take 200 ms; the fifth one a whole second.
+                let took = if n == 5 { 1000 } else { 200 };
+                tokio::time::sleep(Duration::from_millis(took)).await;
+                Ok(if n == 7 {
+                    Check::Ready(())
+                } else {
+                    Check::NotYet(format!("healthy 0/1 after {n}"))
+                })
+            }
+        })
+        .await;
+        assert!(result.is_ok());
+        // One check every 500 ms from start to start, not 500 ms after each one ends; the
+        // check after the slow one at once.
+        assert_eq!(*seen.borrow(), [0, 500, 1000, 1500, 2000, 3000, 3500]);
     }
 
     #[tokio::test(start_paused = true)]
