@@ -150,7 +150,7 @@ impl Config {
             // Fast reaction: one check every 500 ms without backoff. A check reads the
             // target health (and the running count only when it looks ready, or every few checks
             // to catch a task that failed to start), so the wait stays under 3 reads/s
-            // (about 2.2), and the weights move within a second of the targets turning
+            // (about 2.4), and the weights move within a second of the targets turning
             // healthy: half a second to see it at worst, then three round trips (the
             // last check's reads, made together; the marks; the write).
             poll: PollSettings {
