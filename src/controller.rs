@@ -546,8 +546,8 @@ impl Controller {
 
     /// Polls until `min` tasks run and `min` targets are healthy, at most one check per
     /// poll interval. A check reads the target health (one call); the running count only when
-    /// the targets look ready, and stopped tasks on the first check and every fifth, to end
-    /// the wait early on a failed start. So the wait makes about one read per check. A check
+    /// the targets look ready, and stopped tasks (alongside the health read) on the first
+    /// check and every fifth, to end the wait early on a failed start. So the wait makes about one read per check. A check
     /// whose read fails with a transient error (throttled, a 5xx, timed out, after the
     /// SDK's own retries) is one more "not yet" and is counted in the action's `errors`;
     /// another error (AccessDenied, a missing resource) or a failed start ends the wait.
@@ -574,16 +574,24 @@ impl Controller {
                 checks += 1;
                 let look_for_failures = checks % 5 == 1;
                 async move {
-                    if look_for_failures
-                        && let Some(stopped) = self.aws.ecs.failed_task(since).await?
-                    {
+                    // The look for a failed start goes alongside the health read, not
+                    // before it: a check that finds the targets healthy is no later for it.
+                    let failed = async {
+                        if look_for_failures {
+                            self.aws.ecs.failed_task(since).await
+                        } else {
+                            Ok(None)
+                        }
+                    };
+                    let (failed, healthy) =
+                        tokio::try_join!(failed, self.aws.listener.healthy_targets())?;
+                    if let Some(stopped) = failed {
                         return Err(Error::TaskStopped {
                             service: self.config.service.clone(),
                             task: stopped.arn,
                             reason: stopped.reason,
                         });
                     }
-                    let healthy = self.aws.listener.healthy_targets().await?;
                     if healthy < min {
                         return Ok(Check::NotYet(format!("healthy {healthy}/{min}")));
                     }

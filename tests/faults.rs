@@ -130,3 +130,25 @@ fn a_weight_write_that_hangs_is_abandoned_before_the_lambda_deadline_with_a_summ
     assert_eq!(set["result"], "failed", "{set:#}");
     assert!(world.faults_injected() >= 1, "{:#}", world.faults());
 }
+
+#[test]
+fn the_look_for_a_failed_start_does_not_hold_up_the_health_read() {
+    let world = quick_world();
+    // The wait's first check, after the look before it (one of each): the stopped tasks and
+    // the target health each take 3 s to answer.
+    world.set_faults(json!([
+        {"operation": "ListTasks", "kind": "delay", "secs": 3, "after": 1},
+        {"operation": "DescribeTargetHealth", "kind": "delay", "secs": 3, "after": 1},
+    ]));
+    let run = world.replay("alarm-metric.json");
+    assert_eq!(world.faults_injected(), 2, "{:#}", world.faults());
+    let summary = run.expect_ok().summary();
+    assert_eq!(weights(&world.snapshot()), (0, 1));
+    let wait = wait_action(&summary);
+    let took = wait["duration_ms"].as_u64().unwrap();
+    // Read together, the first check takes 3 s; one after the other, 6 s.
+    assert!(
+        (3000..5000).contains(&took),
+        "the wait took {took} ms: {wait:#}"
+    );
+}
