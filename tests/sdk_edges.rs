@@ -1479,18 +1479,24 @@ async fn a_warm_alarm_scales_out_at_weight_zero_and_in_after_it_clears() {
     assert_eq!(fake.modify_listener.num_calls(), 0);
 }
 
-#[tokio::test]
-async fn the_wait_reads_the_target_health_and_looks_at_the_tasks_rarely() {
-    let fake = Fake::new(World {
-        healthy_after_checks: 12,
-        ..World::idle().with_alarm(StateValue::Alarm)
-    });
+/// One run that waits for healthy targets, a check every 2.5 ms; it must succeed.
+async fn run_waiting(fake: &Fake) -> Summary {
     let controller = fake.controller(&[
         ("SPILLOVER_POLL_INTERVAL_MS", "2.5"),
         ("SPILLOVER_POLL_MAX_INTERVAL_MS", "2.5"),
     ]);
     let summary = run(&controller).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
+    summary
+}
+
+#[tokio::test]
+async fn the_wait_reads_the_target_health_and_looks_at_the_tasks_rarely() {
+    let fake = Fake::new(World {
+        healthy_after_checks: 12,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run_waiting(&fake).await;
     let checks = u64::from(summary.actions.iter().find_map(|a| a.checks).unwrap());
     assert!(checks >= 10, "{checks}");
     // Observe twice (1 ListTasks each), one failure scan every 5 checks.
@@ -1519,12 +1525,7 @@ async fn healthy_targets_wait_for_the_service_to_count_its_tasks_running() {
         running_after_checks: Some(6),
         ..World::idle().with_alarm(StateValue::Alarm)
     });
-    let controller = fake.controller(&[
-        ("SPILLOVER_POLL_INTERVAL_MS", "2.5"),
-        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "2.5"),
-    ]);
-    let summary = run(&controller).await;
-    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let summary = run_waiting(&fake).await;
     let checks = summary.actions.iter().find_map(|a| a.checks).unwrap();
     assert!(
         checks >= 5,
