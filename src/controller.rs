@@ -545,12 +545,12 @@ impl Controller {
     }
 
     /// Polls until `min` tasks run and `min` targets are healthy, at most one check per
-    /// poll interval. A check reads the target health (one call); the running count only when
-    /// the targets look ready, and stopped tasks (alongside the health read) on the first
-    /// check and every fifth, to end the wait early on a failed start. So the wait makes about one read per check. A check
-    /// whose read fails with a transient error (throttled, a 5xx, timed out, after the
-    /// SDK's own retries) is one more "not yet" and is counted in the action's `errors`;
-    /// another error (AccessDenied, a missing resource) or a failed start ends the wait.
+    /// poll interval. A check reads the target health (one call); the running count only
+    /// when the targets look ready, and stopped tasks (alongside the health read) on the
+    /// first check and every fifth, to end the wait early on a failed start. So the wait
+    /// makes about one read per check. A check whose read fails with a transient error
+    /// (throttled, a 5xx, timed out, after the SDK's own retries) is one more "not yet"
+    /// and is counted in the action's `errors`; another error (AccessDenied, a missing resource) or a failed start ends the wait.
     ///
     /// The check that finds the targets healthy reads the running count (one call, where
     /// the task list and its describe are two in a row), the alarm and the listener's
