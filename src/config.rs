@@ -149,10 +149,12 @@ impl Config {
             scale_in_max_wait: vars.seconds("SPILLOVER_SCALE_IN_MAX_WAIT_SECS", 1800)?,
             // Fast reaction: one check every 500 ms without backoff. A check reads the
             // target health (and the running count only when it looks ready, or the stopped
-            // tasks every few checks to catch a failed start), so the wait stays under 3
-            // reads/s (about 2.4), and the weights move within a second of the targets
-            // turning healthy: half a second to see it at worst, then three round trips
-            // (the last check's reads, made together; the marks; the write).
+            // tasks every few checks to catch a failed start), so the wait makes about 2.4
+            // reads/s, and never more than 3 on average (the wait's budget, 1.5 requests
+            // per interval: `Controller::wait_until_ready`). The weights move within a
+            // second of the targets turning healthy: half a second to see it at worst, then
+            // three round trips (the last check's reads, made together; the marks; the
+            // write).
             poll: PollSettings {
                 interval: vars.millis("SPILLOVER_POLL_INTERVAL_MS", 500)?,
                 max_interval: vars.millis("SPILLOVER_POLL_MAX_INTERVAL_MS", 500)?,

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::marks::{self, Mark};
 use crate::notify;
 use crate::observed::{AlarmState, Drain, Observed, Weights, is_ready};
-use crate::poller::{Backoff, Check, PollStats, poll_until};
+use crate::poller::{Backoff, Budget, Check, PollStats, poll_until};
 use crate::report::{ActionRecord, Notification, Outcome, Summary};
 use crate::trigger::Trigger;
 
@@ -548,7 +548,8 @@ impl Controller {
     /// poll interval. A check reads the target health (one call); the running count only
     /// when the targets look ready, and stopped tasks (alongside the health read) on the
     /// first check and every fifth, to end the wait early on a failed start. So the wait
-    /// makes about one read per check. A check whose read fails with a transient error
+    /// makes about one read per check, and a [`Budget`] of 1.5 requests per interval holds
+    /// back the checks after any that read more. A check whose read fails with a transient error
     /// (throttled, a 5xx, timed out, after the SDK's own retries) is one more "not yet"
     /// and is counted in the action's `errors`; another error (AccessDenied, a missing resource) or a failed start ends the wait.
     ///
@@ -565,10 +566,21 @@ impl Controller {
             interval: self.config.poll.interval,
             max_interval: self.config.poll.max_interval,
         };
+        let calls = &self.aws.calls;
+        let spent = || {
+            let count = calls.count();
+            count.reads + count.retried
+        };
+        let budget = Budget {
+            per_sec: WAIT_REQUESTS_PER_INTERVAL / self.config.poll.interval.as_secs_f64(),
+            burst: WAIT_REQUEST_BURST,
+            spent: &spent,
+        };
         let mut checks = 0u32;
         let (read, stats) = poll_until(
             "ECS tasks running and targets healthy",
             backoff,
+            budget,
             deadline,
             || {
                 checks += 1;
@@ -616,6 +628,17 @@ impl Controller {
         Ok((stats, read))
     }
 }
+
+/// The wait's AWS requests (reads and the SDK's retries), on average, per poll interval:
+/// 3 a second at the default 500 ms. The usual check reads once, so this only holds back
+/// checks that read more: the targets healthy while the service does not count its tasks
+/// running yet, when each check reads four.
+const WAIT_REQUESTS_PER_INTERVAL: f64 = 1.5;
+
+/// The wait's requests at once: the most one check reads (the target health, the stopped
+/// tasks and their describe, then the running count, the alarm and the listener), so the
+/// check that finds the targets healthy is never held back by the look beside it.
+const WAIT_REQUEST_BURST: f64 = 6.0;
 
 /// What the wait's last check read, for the weight write right after it.
 #[derive(Debug)]

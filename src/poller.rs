@@ -35,6 +35,49 @@ pub struct Backoff {
     pub max_interval: Duration,
 }
 
+/// A cap on the AWS requests a wait makes: `per_sec` on average, `burst` at once. `spent`
+/// is a running total of the requests made (the SDK's retries included), read before and
+/// after each check. A check is never held up halfway, so it may overdraw the budget; the
+/// next one then starts only once the debt is paid. A wait whose checks read one call each
+/// stays within it and is never slowed; one whose every check reads four (the targets are
+/// healthy while the service does not count its tasks running yet) is.
+pub struct Budget<'a> {
+    pub per_sec: f64,
+    pub burst: f64,
+    pub spent: &'a (dyn Fn() -> u32 + Sync),
+}
+
+/// A token bucket that may go into debt: full at `burst`, refilled at `per_sec`.
+struct Bucket {
+    per_sec: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(per_sec: f64, burst: f64, now: Instant) -> Self {
+        Bucket {
+            per_sec,
+            burst,
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    /// Takes `requests` out at `now`; says how long until the bucket is out of debt.
+    fn spend(&mut self, now: Instant, requests: u32) -> Duration {
+        let refilled = now.saturating_duration_since(self.at).as_secs_f64() * self.per_sec;
+        self.tokens = (self.tokens + refilled).min(self.burst) - f64::from(requests);
+        self.at = now;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.per_sec)
+        }
+    }
+}
+
 /// Calls `check` until it is ready, fails, or `deadline` passes.
 ///
 /// A check that returns a transient error counts as "not yet" (and in `PollStats::errors`);
@@ -42,10 +85,12 @@ pub struct Backoff {
 /// At the deadline the timeout names the last progress and the last error seen. The time
 /// from one check's start to the next's starts at `interval` and doubles up to
 /// `max_interval`: a check's own round trips come out of that time, not on top of it (a
-/// check that took longer than the interval is followed at once).
+/// check that took longer than the interval is followed at once). The next check also
+/// waits for the `budget` to be out of debt.
 pub async fn poll_until<T, F, Fut>(
     what: &str,
     backoff: Backoff,
+    budget: Budget<'_>,
     deadline: Instant,
     mut check: F,
 ) -> Result<(T, PollStats)>
@@ -54,6 +99,7 @@ where
     Fut: Future<Output = Result<Check<T>>>,
 {
     let started = Instant::now();
+    let mut bucket = Bucket::full(budget.per_sec, budget.burst, started);
     let mut delay = backoff.interval;
     let mut checks = 0;
     let mut errors = 0;
@@ -62,7 +108,11 @@ where
     loop {
         checks += 1;
         let check_started = Instant::now();
-        match check().await {
+        let spent_before = (budget.spent)();
+        let outcome = check().await;
+        let now = Instant::now();
+        let debt = bucket.spend(now, (budget.spent)().wrapping_sub(spent_before));
+        match outcome {
             Ok(Check::Ready(value)) => {
                 let waited_ms = started.elapsed().as_millis() as u64;
                 return Ok((
@@ -82,7 +132,6 @@ where
             }
             Err(e) => return Err(e),
         }
-        let now = Instant::now();
         if now >= deadline {
             return Err(Error::Timeout {
                 what: what.to_string(),
@@ -94,6 +143,7 @@ where
         }
         let sleep = (check_started + delay)
             .saturating_duration_since(now)
+            .max(debt)
             .min(deadline - now);
         info!(
             what,
@@ -118,6 +168,83 @@ mod tests {
         max_interval: Duration::from_secs(8),
     };
 
+    fn nothing_spent() -> u32 {
+        0
+    }
+
+    /// A budget no check draws on.
+    fn free() -> Budget<'static> {
+        Budget {
+            per_sec: 1.0,
+            burst: 1.0,
+            spent: &nothing_spent,
+        }
+    }
+
+    /// Three requests a second, six at once, as the wait has at the default interval.
+    fn three_a_second(spent: &(dyn Fn() -> u32 + Sync)) -> Budget<'_> {
+        Budget {
+            per_sec: 3.0,
+            burst: 6.0,
+            spent,
+        }
+    }
+
+    const STEADY: Backoff = Backoff {
+        interval: Duration::from_millis(500),
+        max_interval: Duration::from_millis(500),
+    };
+
+    /// Runs 10 checks at `STEADY`, check `n` spending `requests(n)`; says when each started,
+    /// in milliseconds from the start.
+    async fn starts_spending(requests: fn(u32) -> u32) -> Vec<u64> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let start = Instant::now();
+        let spent = AtomicU32::new(0);
+        let total = || spent.load(Ordering::Relaxed);
+        let seen = RefCell::new(Vec::new());
+        let deadline = start + Duration::from_secs(60);
+        poll_until("targets", STEADY, three_a_second(&total), deadline, || {
+            seen.borrow_mut().push(start.elapsed().as_millis() as u64);
+            let n = seen.borrow().len() as u32;
+            spent.fetch_add(requests(n), Ordering::Relaxed);
+            async move {
+                Ok(if n == 10 {
+                    Check::Ready(())
+                } else {
+                    Check::NotYet(String::new())
+                })
+            }
+        })
+        .await
+        .unwrap();
+        seen.into_inner()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_of_one_read_and_a_look_every_fifth_are_never_slowed_by_the_budget() {
+        let starts = starts_spending(|n| if n % 5 == 1 { 3 } else { 1 }).await;
+        assert_eq!(starts, (0..10).map(|i| i * 500).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_that_overdraw_the_budget_hold_the_next_ones_to_its_rate() {
+        // Four reads a check: the targets healthy, the service's running count behind.
+        let starts = starts_spending(|_| 4).await;
+        // The burst of six covers the first checks at the interval...
+        assert_eq!(starts[..3], [0, 500, 1000]);
+        // ...then the 1.5 requests refilled in each 500 ms leave one debt to pay,
+        assert_eq!(starts[3], 2000);
+        // and every check after waits for its four requests at three a second.
+        for pair in starts[3..].windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!((1333..=1335).contains(&gap), "{starts:?}");
+        }
+        let requests = 4.0 * starts.len() as f64;
+        let secs = *starts.last().unwrap() as f64 / 1000.0;
+        assert!(requests <= 6.0 + 4.0 + 3.0 * secs, "{requests} in {secs} s");
+    }
+
     /// Records when each check ran, relative to the start, in whole seconds.
     fn recorder() -> (Instant, RefCell<Vec<u64>>) {
         (Instant::now(), RefCell::new(Vec::new()))
@@ -127,12 +254,8 @@ mod tests {
     async fn a_slow_check_takes_its_time_out_of_the_interval() {
         let start = Instant::now();
         let seen = RefCell::new(Vec::new());
-        let steady = Backoff {
-            interval: Duration::from_millis(500),
-            max_interval: Duration::from_millis(500),
-        };
         let deadline = start + Duration::from_secs(60);
-        let result = poll_until("targets", steady, deadline, || {
+        let result = poll_until("targets", STEADY, free(), deadline, || {
             let n = {
                 let mut seen = seen.borrow_mut();
                 seen.push(start.elapsed().as_millis() as u64);
@@ -160,11 +283,12 @@ mod tests {
     async fn backs_off_up_to_the_cap_and_gives_up_at_the_deadline() {
         let (start, seen) = recorder();
         let deadline = start + Duration::from_secs(40);
-        let result: Result<((), PollStats)> = poll_until("tasks", BACKOFF, deadline, || {
-            seen.borrow_mut().push(start.elapsed().as_secs());
-            async { Ok(Check::NotYet("running 0/2".into())) }
-        })
-        .await;
+        let result: Result<((), PollStats)> =
+            poll_until("tasks", BACKOFF, free(), deadline, || {
+                seen.borrow_mut().push(start.elapsed().as_secs());
+                async { Ok(Check::NotYet("running 0/2".into())) }
+            })
+            .await;
         // 1, 2, 4, 8, 8, 8 ... capped, then one last check exactly at the deadline.
         assert_eq!(*seen.borrow(), [0, 1, 3, 7, 15, 23, 31, 39, 40]);
         match result {
@@ -183,17 +307,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn returns_as_soon_as_the_check_is_ready() {
         let (start, seen) = recorder();
-        let (value, stats) = poll_until("tasks", BACKOFF, start + Duration::from_secs(60), || {
-            seen.borrow_mut().push(start.elapsed().as_secs());
-            let n = seen.borrow().len();
-            async move {
-                Ok(if n == 3 {
-                    Check::Ready(n)
-                } else {
-                    Check::NotYet(String::new())
-                })
-            }
-        })
+        let (value, stats) = poll_until(
+            "tasks",
+            BACKOFF,
+            free(),
+            start + Duration::from_secs(60),
+            || {
+                seen.borrow_mut().push(start.elapsed().as_secs());
+                let n = seen.borrow().len();
+                async move {
+                    Ok(if n == 3 {
+                        Check::Ready(n)
+                    } else {
+                        Check::NotYet(String::new())
+                    })
+                }
+            },
+        )
         .await
         .unwrap();
         assert_eq!(value, 3);
@@ -211,8 +341,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stops_early_when_a_check_fails() {
         let (start, seen) = recorder();
-        let result: Result<((), PollStats)> =
-            poll_until("tasks", BACKOFF, start + Duration::from_secs(60), || {
+        let result: Result<((), PollStats)> = poll_until(
+            "tasks",
+            BACKOFF,
+            free(),
+            start + Duration::from_secs(60),
+            || {
                 seen.borrow_mut().push(start.elapsed().as_secs());
                 let n = seen.borrow().len();
                 async move {
@@ -226,8 +360,9 @@ mod tests {
                         Ok(Check::NotYet(String::new()))
                     }
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         assert!(matches!(result, Err(Error::TaskStopped { .. })));
         assert_eq!(*seen.borrow(), [0, 1], "no check after the failure");
         assert_eq!(start.elapsed(), Duration::from_secs(1));
@@ -248,17 +383,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_transient_error_counts_as_not_yet_and_the_wait_goes_on() {
         let (start, seen) = recorder();
-        let (value, stats) = poll_until("tasks", BACKOFF, start + Duration::from_secs(60), || {
-            seen.borrow_mut().push(start.elapsed().as_secs());
-            let n = seen.borrow().len();
-            async move {
-                match n {
-                    2 | 3 => Err(aws_error(true)),
-                    4 => Ok(Check::Ready(n)),
-                    _ => Ok(Check::NotYet("healthy 0/1".into())),
+        let (value, stats) = poll_until(
+            "tasks",
+            BACKOFF,
+            free(),
+            start + Duration::from_secs(60),
+            || {
+                seen.borrow_mut().push(start.elapsed().as_secs());
+                let n = seen.borrow().len();
+                async move {
+                    match n {
+                        2 | 3 => Err(aws_error(true)),
+                        4 => Ok(Check::Ready(n)),
+                        _ => Ok(Check::NotYet("healthy 0/1".into())),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
         .expect("the errors did not end the wait");
         assert_eq!(value, 4);
@@ -269,8 +410,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_wait_that_only_sees_errors_times_out_naming_the_last_one() {
         let (start, seen) = recorder();
-        let result: Result<((), PollStats)> =
-            poll_until("tasks", BACKOFF, start + Duration::from_secs(10), || {
+        let result: Result<((), PollStats)> = poll_until(
+            "tasks",
+            BACKOFF,
+            free(),
+            start + Duration::from_secs(10),
+            || {
                 seen.borrow_mut().push(start.elapsed().as_secs());
                 let n = seen.borrow().len();
                 async move {
@@ -280,8 +425,9 @@ mod tests {
                         Err(aws_error(true))
                     }
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         assert_eq!(
             start.elapsed(),
             Duration::from_secs(10),
@@ -305,12 +451,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_non_transient_aws_error_ends_the_wait_at_once() {
         let (start, seen) = recorder();
-        let result: Result<((), PollStats)> =
-            poll_until("tasks", BACKOFF, start + Duration::from_secs(60), || {
+        let result: Result<((), PollStats)> = poll_until(
+            "tasks",
+            BACKOFF,
+            free(),
+            start + Duration::from_secs(60),
+            || {
                 seen.borrow_mut().push(start.elapsed().as_secs());
                 async { Err(aws_error(false)) }
-            })
-            .await;
+            },
+        )
+        .await;
         match result {
             Err(Error::Aws { message, .. }) => assert!(message.contains("AccessDenied")),
             other => panic!("expected the AWS error, got {:?}", other.map(|_| ())),
@@ -321,7 +472,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_deadline_already_passed_checks_once() {
         let (start, seen) = recorder();
-        let result: Result<((), PollStats)> = poll_until("tasks", BACKOFF, start, || {
+        let result: Result<((), PollStats)> = poll_until("tasks", BACKOFF, free(), start, || {
             seen.borrow_mut().push(start.elapsed().as_secs());
             async { Ok(Check::NotYet(String::new())) }
         })

@@ -1542,6 +1542,36 @@ async fn healthy_targets_wait_for_the_service_to_count_its_tasks_running() {
 }
 
 #[tokio::test]
+async fn a_service_slow_to_count_its_tasks_running_does_not_make_the_wait_read_faster() {
+    // The targets are healthy at once, and DescribeServices counts no task running for 30
+    // checks: each of those reads the target health, the running count, the alarm and the
+    // listener, four reads where a check usually makes one.
+    let fake = Fake::new(World {
+        healthy_after_checks: 0,
+        running_after_checks: Some(30),
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[
+        ("SPILLOVER_POLL_INTERVAL_MS", "10"),
+        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "10"),
+    ]))
+    .await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let wait = summary.actions.iter().find(|a| a.checks.is_some()).unwrap();
+    let checks = f64::from(wait.checks.unwrap());
+    assert!(checks >= 28.0, "{checks}");
+    assert!(fake.describe_services.num_calls() as f64 >= checks);
+    // 1.5 requests per 10 ms interval is 150 a second, with 6 at once and one check's
+    // overdraft: at the interval alone it would be 400.
+    let reads = 4.0 * checks;
+    let ms = wait.duration_ms as f64;
+    assert!(
+        reads <= 6.0 + 4.0 + 0.15 * ms,
+        "{reads} reads in {ms} ms: more than 150 a second"
+    );
+}
+
+#[tokio::test]
 async fn rule_mode_writes_the_rule_and_not_the_listener() {
     let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
     let controller =
