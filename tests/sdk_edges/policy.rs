@@ -1,0 +1,519 @@
+//! The control policy against the fake AWS: progressive steps, the return hold,
+//! INSUFFICIENT_DATA, a scalable target's minimum, the pre-warm, the demand readings.
+
+use crate::fake::*;
+use crate::world::*;
+use aws_sdk_cloudwatch::types::StateValue;
+use spillover::report::Outcome;
+
+#[tokio::test]
+async fn progressive_steps_move_one_step_per_run_and_record_each_change() {
+    let fake = Fake::new(World::idle().with_alarm(StateValue::Alarm));
+    let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
+    run(&controller).await;
+    assert_eq!(
+        fake.writes(),
+        [
+            "desired=2",
+            "tag spillover:shifted-at,spillover:stepped-at,spillover:moves",
+            "weights lambda=1 ecs=1"
+        ]
+    );
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes()[3..],
+        [
+            "tag spillover:stepped-at,spillover:moves",
+            "weights lambda=0 ecs=1"
+        ]
+    );
+    // The spill's weight changes are counted with the marks: the shift and one step.
+    assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "2");
+    let summary = run(&controller).await;
+    assert_eq!(summary.outcome, Outcome::NoOp, "at the top step");
+    assert_eq!(
+        fake.world.lock().unwrap().tag_keys(),
+        [
+            "spillover:moves",
+            "spillover:shifted-at",
+            "spillover:stepped-at"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_demand_alarm_returns_in_one_move_and_a_lambda_metric_alarm_one_step() {
+    for (demand_alarm, weights) in [
+        (true, "weights lambda=1 ecs=0"),
+        (false, "weights lambda=1 ecs=1"),
+    ] {
+        let fake = Fake::new(World {
+            demand_alarm,
+            ..World::spilled().with_alarm(StateValue::Ok)
+        });
+        let summary = run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+        assert!(summary.error.is_none(), "{:?}", summary.error);
+        assert_eq!(summary.observed.unwrap().alarms_blind, demand_alarm);
+        assert_eq!(
+            fake.writes().last().map(String::as_str),
+            Some(weights),
+            "demand alarm: {demand_alarm}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_return_waits_for_the_alarm_to_be_ok_for_the_hold() {
+    let fake = Fake::new(World {
+        alarm_changed_secs_ago: 10,
+        ..World::spilled().with_alarm(StateValue::Ok)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let left = summary.plan.unwrap().return_after_secs.unwrap();
+    assert!(left > 285.0 && left <= 290.0, "{left}");
+    assert!(fake.writes().is_empty());
+    // With a hold of 7.5 s (a faster world), the same state returns.
+    let summary = run(&fake.controller(&[("SPILLOVER_RETURN_HOLD_SECS", "7.5")])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
+            "weights lambda=1 ecs=0"
+        ]
+    );
+}
+
+/// Half on ECS after a step down 130 s ago, the concurrency alarm OK for 20 s and low
+/// enough for Lambda to take it all; its state changes before that are `history`. Its
+/// metric had a datapoint in the periods that began 150 and 50 s ago.
+fn probed(history: Option<Vec<(u64, &'static str, &'static str)>>) -> Fake {
+    let mut world = World {
+        alarm_changed_secs_ago: 20,
+        alarm_history: history,
+        concurrency_periods_ago: Some(vec![150, 50]),
+        ..World::spilled()
+            .with_alarm(StateValue::Ok)
+            .with_mark("spillover:shifted-at", 900)
+            .with_mark("spillover:stepped-at", 130)
+    };
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![30.0]);
+    Fake::new(world)
+}
+
+#[tokio::test]
+async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    let returned = ["weights lambda=1 ecs=0"];
+    // The alarm went blind at 100 % (ALARM -> INSUFFICIENT_DATA, 420 s ago), the step down
+    // after that hold gave Lambda traffic again, and the alarm went OK: out of ALARM for
+    // the whole hold, so the spill goes on back.
+    let fake = probed(Some(vec![
+        (20, "INSUFFICIENT_DATA", "OK"),
+        (420, "ALARM", "INSUFFICIENT_DATA"),
+    ]));
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes()[1..], returned);
+    assert_eq!(
+        fake.world.lock().unwrap().history_queries,
+        ["web-app-concurrency-high since 300s"]
+    );
+
+    // Held: the alarm was in ALARM inside the hold, its history does not show its last
+    // change (not written yet), or the default: from ALARM to OK 20 s ago.
+    let held = [
+        Some(vec![
+            (20, "ALARM", "OK"),
+            (200, "INSUFFICIENT_DATA", "ALARM"),
+            (420, "ALARM", "INSUFFICIENT_DATA"),
+        ]),
+        Some(vec![(420, "ALARM", "INSUFFICIENT_DATA")]),
+        None,
+    ];
+    for history in held {
+        let fake = probed(history.clone());
+        let summary = run(&fake.controller(&steps)).await;
+        assert_eq!(summary.outcome, Outcome::NoOp, "{history:?}");
+        let left = summary.plan.unwrap().return_after_secs.unwrap();
+        assert!(left > 275.0 && left <= 280.0, "{history:?}: {left}");
+        assert!(fake.writes().is_empty(), "{history:?}");
+        assert_eq!(fake.world.lock().unwrap().history_queries.len(), 1);
+    }
+
+    // An ALARM on no data (TreatMissingData breaching) until the step down: its metric had
+    // no datapoint from before the hold until the period that began 50 s ago, the step's.
+    // That time in ALARM does not count, and the spill goes on back.
+    let fake = probed(None);
+    fake.world.lock().unwrap().concurrency_periods_ago = Some(vec![50]);
+    fake.world.lock().unwrap().treat_missing = Some("breaching");
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes()[1..], returned);
+    // The same with missing data missing: an ALARM on no data is someone's SetAlarmState,
+    // and counts.
+    let fake = probed(None);
+    fake.world.lock().unwrap().concurrency_periods_ago = Some(vec![50]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert!(fake.writes().is_empty());
+
+    // A history that cannot be read holds as it did before it was read, and fails nothing.
+    let denied_history = denied_once!(
+        aws_sdk_cloudwatch::Client::describe_alarm_history,
+        "cloudwatch:DescribeAlarmHistory"
+    );
+    let fake = probed(Some(vec![
+        (20, "INSUFFICIENT_DATA", "OK"),
+        (420, "ALARM", "INSUFFICIENT_DATA"),
+    ]));
+    let controller = fake.controller_with_reads(&steps, &fake.get_metric_data, &denied_history);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(denied_history.num_calls(), 1);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert!(fake.writes().is_empty());
+
+    // No history is read for a change before the hold, or with nothing on ECS.
+    let long_calm = probed(None);
+    long_calm.world.lock().unwrap().alarm_changed_secs_ago = 7200;
+    run(&long_calm.controller(&steps)).await;
+    assert_eq!(long_calm.writes()[1..], returned);
+    let idle = Fake::new(World {
+        alarm_changed_secs_ago: 20,
+        ..World::idle()
+    });
+    run(&idle.controller(&steps)).await;
+    for fake in [&long_calm, &idle] {
+        assert!(fake.world.lock().unwrap().history_queries.is_empty());
+        assert_eq!(fake.describe_alarm_history.num_calls(), 0);
+    }
+}
+
+#[tokio::test]
+async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
+    // The concurrency alarm with TreatMissingData breaching, all traffic on ECS for long:
+    // Lambda publishes nothing and the alarm stays in ALARM.
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    let silent = |datapoints: Vec<f64>| {
+        Fake::new(World {
+            concurrency: Some(datapoints),
+            treat_missing: Some("breaching"),
+            ..World::spilled()
+                .with_mark("spillover:shifted-at", 900)
+                .with_mark("spillover:stepped-at", 900)
+        })
+    };
+    let fake = silent(vec![]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(420.0));
+    assert_eq!(fake.writes()[1..], ["weights lambda=1 ecs=1"]);
+    // The alarm's own metric and statistic, over the hold and two periods.
+    assert_eq!(
+        fake.world.lock().unwrap().metric_queries,
+        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=420"]
+    );
+
+    // A datapoint in the last period: the ALARM is real, and the spill stays.
+    let fake = silent(vec![95.0]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(0.0));
+    assert!(fake.writes().is_empty());
+
+    // Not read with Lambda still in the split, for an alarm whose missing data is missing
+    // (its ALARM rests on data, or on someone's SetAlarmState), nor for one that cannot be
+    // read.
+    let fake = Fake::new(World {
+        concurrency: Some(vec![]),
+        ..World::spilled()
+            .with_mark("spillover:shifted-at", 900)
+            .with_mark("spillover:stepped-at", 900)
+    });
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, None);
+    assert!(fake.writes().is_empty());
+    let mut half = World {
+        concurrency: Some(vec![]),
+        treat_missing: Some("breaching"),
+        ..World::spilled()
+    };
+    half.weights = (1, 1);
+    let fake = Fake::new(half);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, None);
+    let fake = Fake::new(World::spilled());
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, None);
+    assert_eq!(fake.get_metric_data.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_scalable_target_gets_its_minimum_raised_and_restored_never_its_desired_count() {
+    let fake = Fake::new(World {
+        scalable: Some((0, 10)),
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:saved-min-capacity",
+            "min capacity=2",
+            "tag spillover:shifted-at,spillover:stepped-at,spillover:moves",
+            "weights lambda=0 ecs=1"
+        ]
+    );
+    assert_eq!(
+        fake.world.lock().unwrap().tags["spillover:saved-min-capacity"],
+        "0"
+    );
+
+    // The alarm cleared long ago and the spill is old: weights back.
+    {
+        let mut world = fake.world.lock().unwrap();
+        world.alarm = StateValue::Ok;
+        world.set_mark("spillover:shifted-at", 3600);
+        world.set_mark("spillover:stepped-at", 3600);
+    }
+    run(&fake.controller(&[])).await;
+    // Traffic left long ago: the saved minimum goes back, and its tag.
+    fake.world
+        .lock()
+        .unwrap()
+        .set_mark("spillover:returned-at", 3600);
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes()[4..],
+        [
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
+            "weights lambda=1 ecs=0",
+            "min capacity=0",
+            "untag spillover:saved-min-capacity"
+        ]
+    );
+    assert_eq!(
+        fake.update_service.num_calls(),
+        0,
+        "desired count never written"
+    );
+    assert_eq!(fake.world.lock().unwrap().scalable, Some((0, 10)));
+}
+
+#[tokio::test]
+async fn a_warm_alarm_scales_out_at_weight_zero_and_in_after_it_clears() {
+    let fake = Fake::new(World {
+        warm: Some(StateValue::Alarm),
+        ..World::idle()
+    });
+    let controller = fake.controller(&[("SPILLOVER_WARM_ALARM_NAMES", WARM_ALARM)]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["desired=2"]);
+    assert_eq!(fake.modify_listener.num_calls(), 0);
+    assert_eq!(
+        fake.describe_alarms.num_calls(),
+        2,
+        "one DescribeAlarms per observation, both groups"
+    );
+
+    fake.world.lock().unwrap().warm = Some(StateValue::Ok);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["desired=2", "desired=0"]);
+    assert_eq!(fake.modify_listener.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_it_all() {
+    // Half on ECS, the alarm OK for two hours, the last step long ago: only the reading
+    // can hold the return. Lambda reads 70 of the alarm's 90 with half the traffic.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 7200);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![40.0, 70.0]);
+    let fake = Fake::new(world);
+    let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let reason = summary.plan.unwrap().reason;
+    assert!(
+        reason.contains("at 0% the alarm would read 156% of its threshold"),
+        "{reason}"
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // The alarm's own metric, statistic and dimensions, over the last three periods.
+    assert_eq!(
+        fake.world.lock().unwrap().metric_queries,
+        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=180"]
+    );
+
+    // The overload is over: 15 of 90 with half is 30 with all of it.
+    fake.world.lock().unwrap().concurrency = Some(vec![15.0]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(
+        fake.writes(),
+        [
+            "tag spillover:returned-at,spillover:stepped-at,spillover:moves",
+            "weights lambda=1 ecs=0"
+        ]
+    );
+
+    // The last weight change less than a period ago (the settle time 0): no whole period to
+    // read, no query, and the step is judged by the alarm after it.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 0);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![70.0]);
+    let fake = Fake::new(world);
+    let summary = run(&fake.controller(&[
+        ("SPILLOVER_STEPS", "50,100"),
+        ("SPILLOVER_STEP_SETTLE_SECS", "0"),
+    ]))
+    .await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert!(fake.world.lock().unwrap().metric_queries.is_empty());
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=0")
+    );
+
+    // No datapoint (Lambda published nothing): the step is judged by the alarm after it.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 7200);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![]);
+    let fake = Fake::new(world);
+    run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=0")
+    );
+}
+
+#[tokio::test]
+async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
+    // Half on ECS, the demand alarm firing: its evaluated query read 450 for two whole
+    // periods against a threshold of 90 (the period still being filled, 1, is left out).
+    // Lambda should keep 90 / 450 = 20 %: the step to 100 stops at 80.
+    // One weight change so far, the shift: the stop, the last step and the return fit in
+    // two changes per step.
+    let fake = Fake::new(World::half_with_demand(vec![450.0, 450.0]));
+    let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.observed.as_ref().unwrap().demand_load, Some(5.0));
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=4"),
+        "{:?}",
+        summary.plan
+    );
+    // The alarm's queries as they are, over its last three periods (and one before).
+    assert_eq!(
+        fake.world.lock().unwrap().metric_queries,
+        ["(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60 ids=m1,m2,e1 window=240"]
+    );
+    assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "2");
+
+    // The demand falls to 100: 80 % on ECS still carries the excess, nothing moves.
+    let writes = fake.writes().len();
+    fake.world.lock().unwrap().demand = Some(vec![100.0]);
+    let summary = run(&controller).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert_eq!(
+        summary.observed.as_ref().unwrap().demand_load,
+        Some(100.0 / 90.0)
+    );
+    assert!(
+        summary.plan.unwrap().reason.contains("carries the excess"),
+        "{:?}",
+        fake.writes()
+    );
+    assert_eq!(fake.writes().len(), writes);
+
+    // It rises, 300 then 420: read a period ahead, 540 is 6 thresholds, 84 % on ECS. A
+    // second stop after the shift and the first would leave no change for the last step
+    // and the return: the last step.
+    fake.world.lock().unwrap().demand = Some(vec![300.0, 420.0]);
+    let summary = run(&controller).await;
+    assert_eq!(summary.observed.as_ref().unwrap().demand_load, Some(6.0));
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+    assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "3");
+
+    // No datapoint: the steps as configured.
+    let fake = Fake::new(World::half_with_demand(vec![]));
+    run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+
+    // At the last step there is nothing to read for.
+    let fake = Fake::new(World {
+        demand: Some(vec![450.0]),
+        ..World::spilled()
+    });
+    run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+    assert!(fake.world.lock().unwrap().metric_queries.is_empty());
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[tokio::test]
+async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
+    let get_metric_data = || {
+        denied_once!(
+            aws_sdk_cloudwatch::Client::get_metric_data,
+            "cloudwatch:GetMetricData"
+        )
+    };
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+
+    // The demand alarm fires at half on ECS: without its reading, the next step as
+    // configured.
+    let fake = Fake::new(World::half_with_demand(vec![450.0, 450.0]));
+    let denied_read = get_metric_data();
+    let summary = run(&fake.controller_with_metric_data(&steps, &denied_read)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(denied_read.num_calls(), 1);
+    assert_eq!(summary.observed.unwrap().demand_load, None);
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+
+    // A concurrency alarm calm for long at half on ECS: without its reading, the step back
+    // is judged by the alarm after it, as before the reading existed.
+    let mut world = World::spilled()
+        .with_alarm(StateValue::Ok)
+        .with_mark("spillover:shifted-at", 7200)
+        .with_mark("spillover:stepped-at", 7200);
+    world.weights = (1, 1);
+    world.concurrency = Some(vec![70.0]);
+    let fake = Fake::new(world);
+    let denied_read = get_metric_data();
+    let summary = run(&fake.controller_with_metric_data(&steps, &denied_read)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(denied_read.num_calls(), 1);
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=0")
+    );
+}
