@@ -549,9 +549,10 @@ impl Controller {
     /// when the targets look ready, and stopped tasks (alongside the health read) on the
     /// first check and every fifth, to end the wait early on a failed start. So the wait
     /// makes about one read per check, and a [`Budget`] of 1.5 requests per interval holds
-    /// back the checks after any that read more. A check whose read fails with a transient error
-    /// (throttled, a 5xx, timed out, after the SDK's own retries) is one more "not yet"
-    /// and is counted in the action's `errors`; another error (AccessDenied, a missing resource) or a failed start ends the wait.
+    /// back the checks after any that read more. A check whose read fails with a transient
+    /// error (throttled, a 5xx, timed out, after the SDK's own retries) is one more "not
+    /// yet" and is counted in the action's `errors`; another error (AccessDenied, a missing
+    /// resource) or a failed start ends the wait.
     ///
     /// The check that finds the targets healthy reads the running count (one call, where
     /// the task list and its describe are two in a row), the alarm and the listener's
