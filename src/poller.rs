@@ -245,9 +245,23 @@ mod tests {
         assert!(requests <= 6.0 + 4.0 + 3.0 * secs, "{requests} in {secs} s");
     }
 
-    /// Records when each check ran, relative to the start, in whole seconds.
-    fn recorder() -> (Instant, RefCell<Vec<u64>>) {
-        (Instant::now(), RefCell::new(Vec::new()))
+    /// A wait at `BACKOFF`, with a budget no check draws on, that ends `deadline_secs` after
+    /// it starts, check `n` (from 1) answering `answer(n)`: its result, when each check ran
+    /// (whole seconds from the start) and how long the wait took.
+    async fn recorded<T>(
+        deadline_secs: u64,
+        answer: impl Fn(usize) -> Result<Check<T>>,
+    ) -> (Result<(T, PollStats)>, Vec<u64>, Duration) {
+        let start = Instant::now();
+        let seen = RefCell::new(Vec::new());
+        let deadline = start + Duration::from_secs(deadline_secs);
+        let result = poll_until("tasks", BACKOFF, free(), deadline, || {
+            seen.borrow_mut().push(start.elapsed().as_secs());
+            let answer = answer(seen.borrow().len());
+            async { answer }
+        })
+        .await;
+        (result, seen.into_inner(), start.elapsed())
     }
 
     #[tokio::test(start_paused = true)]
@@ -281,16 +295,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn backs_off_up_to_the_cap_and_gives_up_at_the_deadline() {
-        let (start, seen) = recorder();
-        let deadline = start + Duration::from_secs(40);
-        let result: Result<((), PollStats)> =
-            poll_until("tasks", BACKOFF, free(), deadline, || {
-                seen.borrow_mut().push(start.elapsed().as_secs());
-                async { Ok(Check::NotYet("running 0/2".into())) }
-            })
-            .await;
+        let (result, seen, _) =
+            recorded::<()>(40, |_| Ok(Check::NotYet("running 0/2".into()))).await;
         // 1, 2, 4, 8, 8, 8 ... capped, then one last check exactly at the deadline.
-        assert_eq!(*seen.borrow(), [0, 1, 3, 7, 15, 23, 31, 39, 40]);
+        assert_eq!(seen, [0, 1, 3, 7, 15, 23, 31, 39, 40]);
         match result {
             Err(Error::Timeout {
                 waited_secs,
@@ -306,26 +314,15 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn returns_as_soon_as_the_check_is_ready() {
-        let (start, seen) = recorder();
-        let (value, stats) = poll_until(
-            "tasks",
-            BACKOFF,
-            free(),
-            start + Duration::from_secs(60),
-            || {
-                seen.borrow_mut().push(start.elapsed().as_secs());
-                let n = seen.borrow().len();
-                async move {
-                    Ok(if n == 3 {
-                        Check::Ready(n)
-                    } else {
-                        Check::NotYet(String::new())
-                    })
-                }
-            },
-        )
-        .await
-        .unwrap();
+        let (result, seen, _) = recorded(60, |n| {
+            Ok(if n == 3 {
+                Check::Ready(n)
+            } else {
+                Check::NotYet(String::new())
+            })
+        })
+        .await;
+        let (value, stats) = result.unwrap();
         assert_eq!(value, 3);
         assert_eq!(
             stats,
@@ -335,37 +332,26 @@ mod tests {
                 waited_ms: 3_000
             }
         );
-        assert_eq!(*seen.borrow(), [0, 1, 3]);
+        assert_eq!(seen, [0, 1, 3]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn stops_early_when_a_check_fails() {
-        let (start, seen) = recorder();
-        let result: Result<((), PollStats)> = poll_until(
-            "tasks",
-            BACKOFF,
-            free(),
-            start + Duration::from_secs(60),
-            || {
-                seen.borrow_mut().push(start.elapsed().as_secs());
-                let n = seen.borrow().len();
-                async move {
-                    if n == 2 {
-                        Err(Error::TaskStopped {
-                            service: "web-app".into(),
-                            task: "t1".into(),
-                            reason: "CannotPullContainerError".into(),
-                        })
-                    } else {
-                        Ok(Check::NotYet(String::new()))
-                    }
-                }
-            },
-        )
+        let (result, seen, took) = recorded::<()>(60, |n| {
+            if n == 2 {
+                Err(Error::TaskStopped {
+                    service: "web-app".into(),
+                    task: "t1".into(),
+                    reason: "CannotPullContainerError".into(),
+                })
+            } else {
+                Ok(Check::NotYet(String::new()))
+            }
+        })
         .await;
         assert!(matches!(result, Err(Error::TaskStopped { .. })));
-        assert_eq!(*seen.borrow(), [0, 1], "no check after the failure");
-        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert_eq!(seen, [0, 1], "no check after the failure");
+        assert_eq!(took, Duration::from_secs(1));
     }
 
     fn aws_error(transient: bool) -> Error {
@@ -382,57 +368,29 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_transient_error_counts_as_not_yet_and_the_wait_goes_on() {
-        let (start, seen) = recorder();
-        let (value, stats) = poll_until(
-            "tasks",
-            BACKOFF,
-            free(),
-            start + Duration::from_secs(60),
-            || {
-                seen.borrow_mut().push(start.elapsed().as_secs());
-                let n = seen.borrow().len();
-                async move {
-                    match n {
-                        2 | 3 => Err(aws_error(true)),
-                        4 => Ok(Check::Ready(n)),
-                        _ => Ok(Check::NotYet("healthy 0/1".into())),
-                    }
-                }
-            },
-        )
-        .await
-        .expect("the errors did not end the wait");
+        let (result, seen, _) = recorded(60, |n| match n {
+            2 | 3 => Err(aws_error(true)),
+            4 => Ok(Check::Ready(n)),
+            _ => Ok(Check::NotYet("healthy 0/1".into())),
+        })
+        .await;
+        let (value, stats) = result.expect("the errors did not end the wait");
         assert_eq!(value, 4);
         assert_eq!((stats.checks, stats.errors), (4, 2));
-        assert_eq!(*seen.borrow(), [0, 1, 3, 7], "paced as any other check");
+        assert_eq!(seen, [0, 1, 3, 7], "paced as any other check");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_wait_that_only_sees_errors_times_out_naming_the_last_one() {
-        let (start, seen) = recorder();
-        let result: Result<((), PollStats)> = poll_until(
-            "tasks",
-            BACKOFF,
-            free(),
-            start + Duration::from_secs(10),
-            || {
-                seen.borrow_mut().push(start.elapsed().as_secs());
-                let n = seen.borrow().len();
-                async move {
-                    if n == 1 {
-                        Ok(Check::NotYet("healthy 0/1".into()))
-                    } else {
-                        Err(aws_error(true))
-                    }
-                }
-            },
-        )
+        let (result, seen, took) = recorded::<()>(10, |n| {
+            if n == 1 {
+                Ok(Check::NotYet("healthy 0/1".into()))
+            } else {
+                Err(aws_error(true))
+            }
+        })
         .await;
-        assert_eq!(
-            start.elapsed(),
-            Duration::from_secs(10),
-            "used the whole budget"
-        );
+        assert_eq!(took, Duration::from_secs(10), "used the whole budget");
         match result {
             Err(e @ Error::Timeout { .. }) => {
                 let text = e.to_string();
@@ -442,7 +400,7 @@ mod tests {
                 let Error::Timeout { errors, .. } = e else {
                     unreachable!()
                 };
-                assert_eq!(errors, seen.borrow().len() as u32 - 1);
+                assert_eq!(errors, seen.len() as u32 - 1);
             }
             other => panic!("expected a timeout, got {:?}", other.map(|_| ())),
         }
@@ -450,34 +408,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_non_transient_aws_error_ends_the_wait_at_once() {
-        let (start, seen) = recorder();
-        let result: Result<((), PollStats)> = poll_until(
-            "tasks",
-            BACKOFF,
-            free(),
-            start + Duration::from_secs(60),
-            || {
-                seen.borrow_mut().push(start.elapsed().as_secs());
-                async { Err(aws_error(false)) }
-            },
-        )
-        .await;
+        let (result, seen, _) = recorded::<()>(60, |_| Err(aws_error(false))).await;
         match result {
             Err(Error::Aws { message, .. }) => assert!(message.contains("AccessDenied")),
             other => panic!("expected the AWS error, got {:?}", other.map(|_| ())),
         }
-        assert_eq!(*seen.borrow(), [0]);
+        assert_eq!(seen, [0]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_deadline_already_passed_checks_once() {
-        let (start, seen) = recorder();
-        let result: Result<((), PollStats)> = poll_until("tasks", BACKOFF, free(), start, || {
-            seen.borrow_mut().push(start.elapsed().as_secs());
-            async { Ok(Check::NotYet(String::new())) }
-        })
-        .await;
+        let (result, seen, _) = recorded::<()>(0, |_| Ok(Check::NotYet(String::new()))).await;
         assert!(matches!(result, Err(Error::Timeout { .. })));
-        assert_eq!(seen.borrow().len(), 1);
+        assert_eq!(seen.len(), 1);
     }
 }
