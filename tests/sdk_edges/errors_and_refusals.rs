@@ -29,6 +29,27 @@ async fn a_listener_without_the_ecs_target_group_fails_before_any_write() {
     assert!(fake.writes().is_empty());
 }
 
+/// The adapters with `ecs` for the ECS client, and the fake's alarms, listener and target
+/// health for the rest.
+fn aws_with_ecs(fake: &Fake, ecs: aws_sdk_ecs::Client) -> Aws {
+    let controller = fake.controller(&[]);
+    Aws::new(
+        &controller.config,
+        mock_client!(
+            aws_sdk_cloudwatch,
+            RuleMode::MatchAny,
+            [&fake.describe_alarms]
+        ),
+        ecs,
+        mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            [&fake.describe_listeners, &fake.target_health]
+        ),
+        fake.autoscaling(),
+    )
+}
+
 #[tokio::test]
 async fn throttled_calls_are_retried_by_the_sdk() {
     let throttled = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
@@ -54,22 +75,7 @@ async fn throttled_calls_are_retried_by_the_sdk() {
         RuleMode::MatchAny,
         [&describe_services, &fake.list_tasks]
     );
-    let controller = fake.controller(&[]);
-    let aws = Aws::new(
-        &controller.config,
-        mock_client!(
-            aws_sdk_cloudwatch,
-            RuleMode::MatchAny,
-            [&fake.describe_alarms]
-        ),
-        ecs,
-        mock_client!(
-            aws_sdk_elasticloadbalancingv2,
-            RuleMode::MatchAny,
-            [&fake.describe_listeners, &fake.target_health]
-        ),
-        fake.autoscaling(),
-    );
+    let aws = aws_with_ecs(&fake, ecs);
     assert_eq!(
         aws.ecs
             .desired_count()
@@ -99,21 +105,9 @@ async fn throttling_that_outlasts_the_retries_is_a_retryable_error() {
         .times(5)
         .build();
     let fake = Fake::new(World::idle());
-    let controller = fake.controller(&[]);
-    let aws = Aws::new(
-        &controller.config,
-        mock_client!(
-            aws_sdk_cloudwatch,
-            RuleMode::MatchAny,
-            [&fake.describe_alarms]
-        ),
+    let aws = aws_with_ecs(
+        &fake,
         mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe_services]),
-        mock_client!(
-            aws_sdk_elasticloadbalancingv2,
-            RuleMode::MatchAny,
-            [&fake.describe_listeners]
-        ),
-        fake.autoscaling(),
     );
     let err = aws.ecs.desired_count().await.expect_err("gave up");
     assert!(err.is_retryable(), "{err}");
@@ -133,21 +127,9 @@ async fn access_denied_is_not_transient_and_not_retried() {
         "ecs:DescribeServices"
     );
     let fake = Fake::new(World::idle());
-    let controller = fake.controller(&[]);
-    let aws = Aws::new(
-        &controller.config,
-        mock_client!(
-            aws_sdk_cloudwatch,
-            RuleMode::MatchAny,
-            [&fake.describe_alarms]
-        ),
+    let aws = aws_with_ecs(
+        &fake,
         mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe_services]),
-        mock_client!(
-            aws_sdk_elasticloadbalancingv2,
-            RuleMode::MatchAny,
-            [&fake.describe_listeners]
-        ),
-        fake.autoscaling(),
     );
     let err = aws.ecs.desired_count().await.expect_err("denied");
     assert!(!err.is_transient(), "{err}");
