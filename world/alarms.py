@@ -30,13 +30,19 @@ Simplifications (each one is a choice, not an accident):
   (`extra_range_periods`, 0 by default, widens it towards the past). CloudWatch retrieves "a
   higher number of data points than specified by Evaluation Periods", a number it does not
   document in general (5 for 3 in its example); the tests use 2 extra periods to replay that
-  example.
+  example, and the late world evaluates with 2 (`cloudwatch.extra_range_periods`), so that a
+  period whose data came late can still count.
 - Where the doc's tables disagree with each other (a single breaching datapoint and nothing
   else, with `missing`: INSUFFICIENT_DATA in one row, ALARM in another revision), we follow the
   INSUFFICIENT_DATA row: fewer than DatapointsToAlarm real datapoints, all breaching, give
   INSUFFICIENT_DATA with `missing` and keep the state with `ignore`.
 - Periods are aligned to world second 0 (CloudWatch aligns them to the clock).
-- No ingestion delay: a sample is visible as soon as it is added.
+- Ingestion: a period's datapoint is made of the samples that reached CloudWatch by `now`
+  (`MetricStore.add(..., arrives=)`), so the newest periods can be partial or missing, as
+  CloudWatch's are: "CloudWatch alarms evaluate metrics based on the datapoints that are
+  immediately available ... after the alarm evaluation, CloudWatch can publish new samples"
+  (Knowledge Center, https://repost.aws/knowledge-center/cloudwatch-trigger-metric). The
+  instant world adds every sample with no delay.
 - Statistics: Sum, Average, Maximum, Minimum, SampleCount; no percentiles, no `Unit` filtering
   (`Unit` is accepted and ignored), no anomaly detection.
 - Metric math: `+ - * /`, unary minus, parentheses, numbers, metric and expression ids,
@@ -126,8 +132,9 @@ class MetricStat:
     def dimensions(self) -> dict[str, str]:
         return dict(self.dims)
 
-    def value(self, store: MetricStore, period_start: float) -> float | None:
-        return store.stat(self.namespace, self.name, self.dimensions, self.stat, self.period, period_start)
+    def value(self, store: MetricStore, period_start: float, seen_at: float | None = None) -> float | None:
+        return store.stat(self.namespace, self.name, self.dimensions, self.stat, self.period,
+                          period_start, seen_at)
 
 
 @dataclass(frozen=True)
@@ -163,10 +170,12 @@ class AlarmSpec:
     def breaches(self, value: float) -> bool:
         return COMPARISONS[self.comparison][0](value, self.threshold)
 
-    def value_at(self, store: MetricStore, period_start: float) -> float | None:
-        """The alarm's datapoint for the period starting at `period_start`; None: missing."""
+    def value_at(self, store: MetricStore, period_start: float,
+                 seen_at: float | None = None) -> float | None:
+        """The alarm's datapoint for the period starting at `period_start`, of the samples
+        that reached CloudWatch by `seen_at` (all, without); None: missing."""
         if self.metric is not None:
-            return self.metric.value(store, period_start)
+            return self.metric.value(store, period_start, seen_at)
         by_id = {q.id: q for q in self.metrics}
         memo: dict[str, float | None] = {}
 
@@ -174,7 +183,7 @@ class AlarmSpec:
             if id_ not in memo:
                 q = by_id[id_]
                 if q.metric_stat is not None:
-                    memo[id_] = q.metric_stat.value(store, period_start)
+                    memo[id_] = q.metric_stat.value(store, period_start, seen_at)
                 else:
                     memo[id_] = apply(q.ast, lookup)[0]
             return memo[id_]
@@ -419,13 +428,13 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _iso(epoch: float, t: float) -> str:
-    moment = datetime.fromtimestamp(epoch + t, tz=timezone.utc)
+def _iso(epoch: float, t: float, speed: float = 1.0) -> str:
+    moment = datetime.fromtimestamp(epoch + t / speed, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
-def _short(epoch: float, t: float) -> str:
-    return datetime.fromtimestamp(epoch + t, tz=timezone.utc).strftime("%d/%m/%y %H:%M:%S")
+def _short(epoch: float, t: float, speed: float = 1.0) -> str:
+    return datetime.fromtimestamp(epoch + t / speed, tz=timezone.utc).strftime("%d/%m/%y %H:%M:%S")
 
 
 def _reason(
@@ -435,6 +444,7 @@ def _reason(
     filled: int,
     undecided: bool,
     epoch: float,
+    speed: float = 1.0,
 ) -> str:
     """CloudWatch's wording for a state: which datapoints crossed, and how missing ones counted."""
     n, m, treat = spec.evaluation_periods, spec.datapoints_to_alarm, spec.treat_missing
@@ -459,7 +469,7 @@ def _reason(
     else:
         shown = [(s, v) for s, v in evaluated if not spec.breaches(v)]
         verb, rule = f"not {words}", f"minimum {_plural(n - m + 1, 'datapoint')} for ALARM -> OK transition"
-    listed = ", ".join(f"{v!r} ({_short(epoch, s)})" for s, v in reversed(shown))
+    listed = ", ".join(f"{v!r} ({_short(epoch, s, speed)})" for s, v in reversed(shown))
     reason = (
         f"Threshold Crossed: {len(shown)} out of the last {len(evaluated)} datapoints [{listed}] "
         f"{were(len(shown))} {verb} the threshold ({spec.threshold!r})"
@@ -479,9 +489,11 @@ def _reason_data(
     values: tuple[float | None, ...],
     evaluated: list[tuple[float, float]],
     epoch: float,
+    speed: float = 1.0,
 ) -> str:
     """The JSON CloudWatch puts in `StateReasonData` for a metric alarm."""
-    data: dict[str, Any] = {"version": "1.0", "queryDate": _iso(epoch, now), "startDate": _iso(epoch, starts[0])}
+    data: dict[str, Any] = {"version": "1.0", "queryDate": _iso(epoch, now, speed),
+                            "startDate": _iso(epoch, starts[0], speed)}
     if spec.metric is not None:
         data["statistic"] = spec.metric.stat
     data["period"] = spec.period
@@ -489,15 +501,26 @@ def _reason_data(
     data["threshold"] = spec.threshold
     points: list[dict[str, Any]] = []
     for s, v in reversed(list(zip(starts, values))):
-        point: dict[str, Any] = {"timestamp": _iso(epoch, s)}
+        point: dict[str, Any] = {"timestamp": _iso(epoch, s, speed)}
         if v is not None:
             if spec.metric is not None:
                 d = spec.metric
-                point["sampleCount"] = store.stat(d.namespace, d.name, d.dimensions, "SampleCount", spec.period, s)
+                point["sampleCount"] = store.stat(d.namespace, d.name, d.dimensions, "SampleCount",
+                                                  spec.period, s, now)
             point["value"] = v
         points.append(point)
     data["evaluatedDatapoints"] = points
     return json.dumps(data, separators=(",", ":"))
+
+
+EVALUATION_EVERY_SECS = 60
+
+
+def evaluation_due(t: float, offset_secs: int) -> bool:
+    """Whether CloudWatch evaluates a standard-resolution alarm at world second `t`: once a
+    minute ("Evaluating an alarm", alarm-evaluation: "at the end of minute 5 ... minutes 1
+    to 5"), at a fixed offset into the minute, from the first whole minute on."""
+    return t >= EVALUATION_EVERY_SECS and t % EVALUATION_EVERY_SECS == offset_secs
 
 
 def evaluate(
@@ -507,18 +530,21 @@ def evaluate(
     current_state: str,
     *,
     epoch: float = 0.0,
+    speed: float = 1.0,
 ) -> Evaluation:
     """The alarm's state at world second `now`, as CloudWatch would evaluate it.
 
     `current_state` matters only for `TreatMissingData: ignore`. `epoch` is the Unix time of
-    world second 0, used only for the timestamps in the reason.
+    world second 0 and `speed` the world's (a world second lasts 1/speed wall seconds), used
+    only for the timestamps in the reason.
     """
     if current_state not in STATES:
         raise ValueError(f"current_state must be one of {', '.join(STATES)}, got {current_state!r}")
     p = spec.period
     last_end = math.floor(now / p) * p
     starts = tuple(float(last_end - p * (spec.range_periods - i)) for i in range(spec.range_periods))
-    values = tuple(spec.value_at(store, s) for s in starts)
+    # What has reached CloudWatch by `now`: the newest periods may be partial or missing.
+    values = tuple(spec.value_at(store, s, now) for s in starts)
 
     n, m, treat = spec.evaluation_periods, spec.datapoints_to_alarm, spec.treat_missing
     real = [(s, v) for s, v in zip(starts, values) if v is not None]
@@ -536,8 +562,8 @@ def evaluate(
         state = "ALARM" if breaching >= m else "OK"
     return Evaluation(
         state=state,
-        reason=_reason(spec, state, evaluated, filled, undecided, epoch),
-        reason_data=_reason_data(spec, store, now, starts, values, evaluated, epoch),
+        reason=_reason(spec, state, evaluated, filled, undecided, epoch, speed),
+        reason_data=_reason_data(spec, store, now, starts, values, evaluated, epoch, speed),
         datapoints=values,
         period_starts=starts,
         breaching=breaching,

@@ -3,11 +3,16 @@ alarms the controller, and the controller's writes the traffic.
 
 Each world second: the scheduler plays ECS (tasks start, turn healthy, drain, stop); the
 listener's weights and stickiness, the service and the targets are read from moto (what
-the controller really wrote); the data plane splits the demand and serves it; the metrics
-AWS would publish are recorded (and put into moto every minute); every minute the alarms
-are evaluated as CloudWatch does and each state change is set in moto and delivered to the
-controller as EventBridge's event; the reconcile tick is delivered at its rate. One
-timeline row is written per second. At the end, the summary and the picture.
+the controller really wrote), and the split comes into force on the data plane once its
+propagation delay is over; the data plane splits the demand and serves it; the metrics
+AWS would publish are recorded, each reaching CloudWatch after its ingestion delay (and put
+into moto as they arrive); once a minute, at a fixed offset, the alarms are evaluated as
+CloudWatch does over what has arrived, and each state change is set in moto and sent to the
+controller as EventBridge's event, late and at least once; the reconcile tick is delivered
+at its rate. One timeline row is written per second. At the end, the summary and the picture.
+
+The scenario's `timing` says which world: "late" (the default, as late as AWS documents it:
+`world/scenarios/README.md`, "The late world") or "instant" (`--instant`).
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from . import controllers, events
-from .alarms import evaluate, parse_alarm
+from .alarms import evaluate, evaluation_due, parse_alarm
 from .autoscaling import AutoScaler
 from .clock import Clock
 from .dataplane import PlaneConfig, PlaneState, SecondIn, step
 from .lambda_runtime import Invocation, LambdaFunction
+from .late import EventBus, Propagation
 from .metric_store import MetricStore
 from .metrics import Publisher, samples
 from .names import ACCOUNT, REGION
@@ -43,7 +49,6 @@ log = logging.getLogger("world")
 TIMELINE_ROWS = "timeline.jsonl"
 SECONDS = "seconds.jsonl"
 SUMMARY = "summary.json"
-EVALUATION_PERIOD = 60  # CloudWatch evaluates metric alarms once a minute
 BOUNDS_CHECK = 3  # world seconds between two looks at the scalable target's bounds
 
 
@@ -108,6 +113,12 @@ class Loop:
         # settings that override the scenario's `controller.env` (e.g. to compare policies)
         self.controller_env = dict(controller_env or {})
         self.scaler: AutoScaler | None = None
+        events_timing = scenario.events_timing
+        self.bus = EventBus(events_timing.delivery_delay_secs, events_timing.duplicate_share,
+                            seed=scenario.random_seed)
+        # (lambda weight, ECS weight, stickiness in AWS seconds) in force on the data plane
+        self.split: Propagation[tuple[int, int, int]] = Propagation(
+            scenario.propagation_secs, seed=scenario.random_seed)
 
     # -- setting up ----------------------------------------------------------
 
@@ -124,8 +135,11 @@ class Loop:
         return WorldOptions(
             dir=self.out,
             task_start_delay=(float(ecs.task_start_secs[0]), float(ecs.task_start_secs[1])),
-            health_delay=float(ecs.health_check_interval_secs * ecs.healthy_threshold),
+            health_delay=s.new_target_health_secs,
             drain_delay=float(ecs.deregistration_delay_secs),
+            start_failure_share=ecs.start_failure_share if s.late else 0.0,
+            never_healthy=ecs.never_healthy,
+            unhealthy_delay=float(ecs.health_check_interval_secs * ecs.unhealthy_threshold),
             lifetime=s.duration_secs / speed + 600,
             clock=self.clock,
             random_seed=s.random_seed,
@@ -164,7 +178,7 @@ class Loop:
 
     # -- events --------------------------------------------------------------
 
-    def deliver(self, event: dict[str, Any], kind: str, t: int) -> None:
+    def deliver(self, event: dict[str, Any], kind: str, t: int, duplicate: bool = False) -> None:
         setup = self.setup
         if setup is None:
             return
@@ -174,7 +188,8 @@ class Loop:
             return
         self.delivered.append({"t": t, "kind": kind,
                                "alarm": event.get("detail", {}).get("alarmName"),
-                               "state": event.get("detail", {}).get("state", {}).get("value")})
+                               "state": event.get("detail", {}).get("state", {}).get("value"),
+                               "duplicate": duplicate})
         assert self.function is not None
         self.function.invoke_async(event, kind)
 
@@ -182,7 +197,8 @@ class Loop:
         now = datetime.fromtimestamp(self.clock.wall(t), timezone.utc)
         for name, spec in self.alarm_specs.items():
             current = self.alarm_state[name]
-            result = evaluate(spec, self.store, float(t), current, epoch=self.clock.start_wall)
+            result = evaluate(spec, self.store, float(t), current, epoch=self.clock.start_wall,
+                              speed=self.speed)
             if result.state == current:
                 continue
             kwargs = {"AlarmName": name, "StateValue": result.state,
@@ -204,7 +220,7 @@ class Loop:
             self.alarm_since[name] = now
             self.alarm_reason[name] = result.reason
             log.info("t=%ds alarm %s %s -> %s", t, name, current, result.state)
-            self.deliver(event, "alarm", t)
+            self.bus.put(t, event, "alarm")
 
     # -- the loop ------------------------------------------------------------
 
@@ -218,8 +234,9 @@ class Loop:
         started = time.monotonic()
         try:
             world.start()
+            extra = s.cloudwatch_timing.extra_range_periods
             for name, params in self.alarm_params.items():
-                self.alarm_specs[name] = parse_alarm(params)
+                self.alarm_specs[name] = parse_alarm(params, extra_range_periods=extra)
                 self.alarm_state[name] = "OK"  # as seeded
                 self.alarm_since[name] = datetime.now(timezone.utc)
             if s.ecs.auto_scaling is not None:
@@ -227,7 +244,8 @@ class Loop:
                 self.scaler = AutoScaler(s.ecs.auto_scaling, aas, world.c["ecs"])
                 self.scaler.register()
             self.start_controller(world)
-            publisher = Publisher(self.store, world.c["cloudwatch"], self.clock)
+            publisher = Publisher(self.store, world.c["cloudwatch"], self.clock,
+                                  s.cloudwatch_timing, seed=s.random_seed)
             # The world's clock starts now: world second 0 is the first row.
             self.clock.start_mono = time.monotonic()
             self.clock.start_wall = time.time()
@@ -248,23 +266,27 @@ class Loop:
     def second(self, world: World, publisher: Publisher, t: int, rule_arn: str) -> dict[str, Any]:
         s = self.s
         obs = world.step_safely() or world.observe()
-        lw = obs["lambda_weight"] or 0
-        ew = obs["ecs_weight"] or 0
-        sticky = stickiness_of(obs["_default"]) * self.speed
+        written = (obs["lambda_weight"] or 0, obs["ecs_weight"] or 0,
+                   round(stickiness_of(obs["_default"]) * self.speed))
+        lw, ew, sticky = self.split.step(t, written)
         draining = sum(1 for i in world.tasks.values()
                        if "draining_until" in i and not i.get("stopped_by_world"))
         self.plane, out = step(self.plane, self.plane_cfg, SecondIn(
             t=t, demand_rps=demand(s, t), lambda_weight=lw, ecs_weight=ew,
-            stickiness_secs=int(round(sticky)), ecs_healthy=obs["healthy"]))
-        publisher.add(t, samples(out, world.names, obs["healthy"]))
+            stickiness_secs=int(sticky), ecs_healthy=obs["healthy"]))
+        publisher.add(t, samples(out, world.names, obs["healthy"], errors_only_nonzero=s.late))
         if self.scaler is not None:
             self.scaler.observe(out.to_ecs, obs["healthy"])
             if t > 0 and t % 60 == 0:
                 self.scaler.minute(float(t), obs["desired"])
             elif t % BOUNDS_CHECK == 0:
                 self.scaler.bounds(obs["desired"])
-        if t > 0 and t % EVALUATION_PERIOD == 0:
+        # Once a minute, at the scenario's offset into it ("Evaluating an alarm", CloudWatch
+        # user guide, alarm-evaluation: standard-resolution alarms are evaluated every minute).
+        if evaluation_due(t, s.cloudwatch_timing.evaluation_offset_secs):
             self.evaluate_alarms(world, t)
+        for d in self.bus.due(t):
+            self.deliver(d.event, d.kind, t, duplicate=d.duplicate)
         tick = s.controller.tick_secs
         if tick > 0 and t > 0 and t % int(tick) == 0:
             when = datetime.fromtimestamp(self.clock.wall(t), timezone.utc)
@@ -283,7 +305,8 @@ class Loop:
             "lambda_concurrency": round(out.lambda_concurrency, 3),
             "lambda_weight": lw,
             "ecs_weight": ew,
-            "stickiness_secs": round(sticky),
+            "written_weights": [written[0], written[1]],
+            "stickiness_secs": sticky,
             "desired": obs["desired"],
             "running": obs["running"],
             "pending": obs["pending"],

@@ -19,6 +19,16 @@ ALARM_THROTTLES = "web-app-throttles"
 ALARM_OTHER = "billing-estimate-high"
 ALARM_STATES = ("OK", "ALARM", "INSUFFICIENT_DATA")
 
+# Why a Fargate task stops before RUNNING, in ECS's words (stopped tasks errors,
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html).
+START_FAILURES = (
+    "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to "
+    "resolve ref 123456789012.dkr.ecr.us-east-1.amazonaws.com/web-app:latest: not found",
+    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+    "retrieval failed: unable to retrieve ecr registry auth: service call has been retried 3 "
+    "time(s): RequestError: send request failed",
+)
+
 WORLD_JSON = "world.json"
 TIMELINE = "timeline.jsonl"
 API_LOG = "api.jsonl"

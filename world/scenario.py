@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -79,16 +79,68 @@ class EcsSpec:
     deregistration_delay_secs: int = 30
     idle_count: int = 0
     auto_scaling: AutoScalingSpec | None = None
+    # The late world's ECS: a share of task starts that stop before RUNNING, tasks that run
+    # but never pass a health check (ECS stops them after `unhealthy_threshold` failed checks).
+    start_failure_share: float = 0.0
+    never_healthy: bool = False
+    unhealthy_threshold: int = 2
 
     @property
     def health_check_secs(self) -> int:
-        """How long a started task takes to turn healthy: interval x healthy threshold."""
+        """How long a started task takes to turn healthy in the instant world: interval x
+        healthy threshold (the late world follows the documentation: one passing check)."""
         return self.health_check_interval_secs * self.healthy_threshold
 
 
 @dataclass(frozen=True)
 class ListenerSpec:
     stickiness_secs: int = 0  # target group stickiness DurationSeconds; 0: off
+    # How long the data plane keeps the old split after a weight change (late world).
+    propagation_secs: tuple[float, float] = (5.0, 30.0)
+
+
+# AWS's own delays, as the late world plays them (`world/scenarios/README.md`, "The late world").
+DEFAULT_INGESTION_DELAY_SECS: dict[str, tuple[float, float]] = {
+    "AWS/Lambda": (60.0, 180.0),
+    "AWS/ApplicationELB": (30.0, 90.0),
+}
+
+
+@dataclass(frozen=True)
+class CloudWatchSpec:
+    """How late CloudWatch is: each sample reaches it after a delay drawn per namespace
+    (`ingestion_delay_secs`); the world publishes what has arrived every `publish_every_secs`;
+    alarms are evaluated once a minute, `evaluation_offset_secs` into it, over
+    EvaluationPeriods + `extra_range_periods` periods."""
+
+    ingestion_delay_secs: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: dict(DEFAULT_INGESTION_DELAY_SECS))
+    publish_every_secs: int = 10
+    evaluation_offset_secs: int = 20
+    extra_range_periods: int = 2
+
+    def delay_range(self, namespace: str) -> tuple[float, float]:
+        """A namespace the scenario does not list reaches CloudWatch at once."""
+        return self.ingestion_delay_secs.get(namespace, (0.0, 0.0))
+
+    @property
+    def elb_delay_max(self) -> float:
+        return self.delay_range("AWS/ApplicationELB")[1]
+
+
+@dataclass(frozen=True)
+class EventsSpec:
+    """EventBridge delivers at least once: each alarm state-change event after a drawn
+    delay, and a share of them twice."""
+
+    delivery_delay_secs: tuple[float, float] = (1.0, 10.0)
+    duplicate_share: float = 0.1
+
+
+INSTANT_CLOUDWATCH = CloudWatchSpec(ingestion_delay_secs={}, publish_every_secs=60,
+                                    evaluation_offset_secs=0, extra_range_periods=0)
+INSTANT_EVENTS = EventsSpec(delivery_delay_secs=(0.0, 0.0), duplicate_share=0.0)
+TIMINGS = ("late", "instant")
 
 
 @dataclass(frozen=True)
@@ -115,6 +167,43 @@ class Scenario:
     controller: ControllerSpec
     random_seed: int = 1
     source: str = "<memory>"
+    # "late": CloudWatch, EventBridge, the ALB and ECS as late as AWS documents them (the
+    # default); "instant": every metric visible at once, alarms at the minute, a weight
+    # change in force the next second, a new target healthy after `healthy_threshold` checks.
+    timing: str = "late"
+    cloudwatch: CloudWatchSpec = field(default_factory=CloudWatchSpec)
+    events: EventsSpec = field(default_factory=EventsSpec)
+
+    @property
+    def late(self) -> bool:
+        return self.timing == "late"
+
+    def with_timing(self, timing: str) -> Scenario:
+        """The same scenario in the late or the instant world."""
+        if timing not in TIMINGS:
+            raise ValueError(f"timing must be one of {', '.join(TIMINGS)}, got {timing!r}")
+        return replace(self, timing=timing)
+
+    @property
+    def cloudwatch_timing(self) -> CloudWatchSpec:
+        """The CloudWatch timing in force: the scenario's, or none in the instant world."""
+        return self.cloudwatch if self.late else INSTANT_CLOUDWATCH
+
+    @property
+    def events_timing(self) -> EventsSpec:
+        return self.events if self.late else INSTANT_EVENTS
+
+    @property
+    def propagation_secs(self) -> tuple[float, float]:
+        return self.listener.propagation_secs if self.late else (0.0, 0.0)
+
+    @property
+    def new_target_health_secs(self) -> float:
+        """From RUNNING to a healthy target. Late: one passing check ("After you register
+        the target, it must pass one health check to be considered healthy", ECS developer
+        guide, load-balancer-healthcheck); instant: interval x healthy threshold."""
+        ecs = self.ecs
+        return float(ecs.health_check_interval_secs * (1 if self.late else ecs.healthy_threshold))
 
     @property
     def lambda_capacity_rps(self) -> float:
@@ -301,6 +390,54 @@ def _demand(obj: _Object) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+def _range(obj: _Object, key: str, default: Any, *, what: str = "seconds") -> tuple[float, float]:
+    """A [low, high] pair of numbers >= 0, low <= high."""
+    value = obj.get(key, default)
+    path = obj.at(key)
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+               for v in value)
+    ):
+        raise ScenarioError(obj.source, path, f"must be [low, high] {what}, both >= 0, got {_show(value)}")
+    if value[1] < value[0]:
+        raise ScenarioError(obj.source, f"{path}[1]", f"high ({value[1]}) must be at least low ({value[0]})")
+    return (float(value[0]), float(value[1]))
+
+
+def _cloudwatch(obj: _Object) -> CloudWatchSpec:
+    cw = obj.child("cloudwatch")
+    delays = cw.get("ingestion_delay_secs", None)
+    ingestion = dict(DEFAULT_INGESTION_DELAY_SECS)
+    if delays is not None:
+        if not isinstance(delays, dict):
+            cw.fail("ingestion_delay_secs", f"must be an object of namespace: [low, high], got {_show(delays)}")
+        per = _Object(obj.source, cw.at("ingestion_delay_secs"), delays)
+        ingestion = {ns: _range(per, ns, None) for ns in delays}
+        per.done()
+    spec = CloudWatchSpec(
+        ingestion_delay_secs=ingestion,
+        publish_every_secs=cw.integer("publish_every_secs", 10, low=1, high=10,
+                                      why="partial periods must be visible: publish at least every 10 s"),
+        evaluation_offset_secs=cw.integer("evaluation_offset_secs", 20, low=0, high=59,
+                                          why="seconds into each minute"),
+        extra_range_periods=cw.integer("extra_range_periods", 2, low=0, high=10),
+    )
+    cw.done()
+    return spec
+
+
+def _events(obj: _Object) -> EventsSpec:
+    ev = obj.child("events")
+    spec = EventsSpec(
+        delivery_delay_secs=_range(ev, "delivery_delay_secs", [1.0, 10.0]),
+        duplicate_share=ev.number("duplicate_share", 0.1, low=0, high=1),
+    )
+    ev.done()
+    return spec
+
+
 def _auto_scaling(obj: _Object) -> AutoScalingSpec | None:
     if obj.get("auto_scaling", None) is None:
         return None
@@ -345,6 +482,11 @@ def _ecs(obj: _Object) -> EcsSpec:
                                             why="deregistration_delay.timeout_seconds is 0-3600"),
         idle_count=e.integer("idle_count", 0, low=0),
         auto_scaling=_auto_scaling(e),
+        start_failure_share=e.number("start_failure_share", 0.0, low=0, high=0.9,
+                                     why="a share of task starts; some must succeed"),
+        never_healthy=e.boolean("never_healthy", False),
+        unhealthy_threshold=e.integer("unhealthy_threshold", 2, low=2, high=10,
+                                      why="UnhealthyThresholdCount is 2-10"),
     )
     e.done()
     return spec
@@ -452,12 +594,18 @@ def parse(doc: dict, source: str = "<memory>") -> Scenario:
     listener = ListenerSpec(
         stickiness_secs=lis.integer("stickiness_secs", 0, low=0, high=604_800,
                                     why="0 turns stickiness off; AWS allows 1-604800 s"),
+        propagation_secs=_range(lis, "propagation_secs", [5.0, 30.0]),
     )
     lis.done()
 
     alarms = _alarms(top)
     controller = _controller(top, {a["AlarmName"] for a in alarms})
     seed = top.integer("random_seed", 1)
+    timing = top.string("timing", "late")
+    if timing not in TIMINGS:
+        top.fail("timing", f"must be one of {', '.join(TIMINGS)}, got {_show(timing)}")
+    cloudwatch = _cloudwatch(top)
+    events = _events(top)
     top.done()
     return Scenario(
         name=name,
@@ -473,4 +621,7 @@ def parse(doc: dict, source: str = "<memory>") -> Scenario:
         controller=controller,
         random_seed=seed,
         source=source,
+        timing=timing,
+        cloudwatch=cloudwatch,
+        events=events,
     )

@@ -2,7 +2,15 @@
 
 When the desired count rises the scheduler starts tasks (PENDING), moves each to RUNNING
 after its start delay and registers its IP in the ECS target group after the health delay
-(standing for `interval × healthy threshold` of passing checks). When the count falls it
+(standing for the passing checks a new target needs: one in the late world, "After you
+register the target, it must pass one health check to be considered healthy", ECS developer
+guide, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/load-balancer-healthcheck.html;
+`interval × healthy threshold` in the instant world). A share of starts can fail
+(`start_failure_share`): the task stops before RUNNING with the reason ECS gives, and, the
+desired count being unchanged, the scheduler starts a replacement, as a service does. With
+`never_healthy` a task runs but never passes a check: ECS stops it once the target group has
+seen `UnhealthyThresholdCount` failed checks ("Task failed ELB health checks") and starts a
+replacement. When the count falls it
 deregisters the surplus targets, lets them drain for the deregistration delay (the task
 is then DEACTIVATING with desiredStatus STOPPED, as ECS shows it) and stops the tasks.
 
@@ -28,6 +36,9 @@ class Scheduler:
     network: dict[str, Any]
     deployment: str
     fail_start: str | None
+    start_failure: Callable[[], str | None]  # a drawn start failure's reason, or None
+    never_healthy: bool
+    unhealthy_delay: float
     # world seconds a new task stays PENDING (drawn per task), from RUNNING to healthy,
     # and of draining before a deregistered task is stopped
     start_delay: Callable[[], float]
@@ -78,7 +89,8 @@ class Scheduler:
 
         for arn, task in live.items():
             self.tasks.setdefault(arn, {"pending_at": now, "ip": task_ip(task),
-                                        "start_delay": self.start_delay()})
+                                        "start_delay": self.start_delay(),
+                                        "start_failure": self.start_failure()})
 
         # Scale out: start the missing tasks at once; they are PENDING.
         missing = desired - len(live)
@@ -93,7 +105,8 @@ class Scheduler:
             task = started["tasks"][0]
             arn = task["taskArn"]
             self.tasks[arn] = {"pending_at": self.clock.now(), "ip": task_ip(task),
-                               "start_delay": self.start_delay()}
+                               "start_delay": self.start_delay(),
+                               "start_failure": self.start_failure()}
             self.record(f"task started {short(arn)} (PENDING)", "task_started",
                         task=arn, ip=task_ip(task))
 
@@ -124,8 +137,9 @@ class Scheduler:
                 continue
             if self.clock.now() - info["pending_at"] < info["start_delay"]:
                 continue
-            if self.fail_start:
-                self.stop_task(arn, self.fail_start, "TaskFailedToStart")
+            failure = self.fail_start or info.get("start_failure")
+            if failure:
+                self.stop_task(arn, failure, "TaskFailedToStart")
                 continue
             model = backend.tasks[CLUSTER][arn]
             if model.desired_status != "RUNNING":
@@ -138,10 +152,15 @@ class Scheduler:
             self.record(f"task running {short(arn)} {info['ip']}", "task_running",
                         task=arn, ip=info["ip"])
 
-        # RUNNING -> healthy target after the health delay.
+        # RUNNING -> healthy target after the health delay (or stopped, never healthy).
         for arn, info in list(self.tasks.items()):
             if info.get("stopped_by_world") or info.get("registered") or "running_at" not in info \
                     or "draining_until" in info:
+                continue
+            if self.never_healthy:
+                if self.clock.now() - info["running_at"] >= self.unhealthy_delay:
+                    self.stop_task(arn, f"Task failed ELB health checks in (target-group "
+                                        f"{self.arns['ecs_tg']})", "ServiceSchedulerInitiated")
                 continue
             if self.clock.now() - info["running_at"] < self.health_delay:
                 continue

@@ -20,8 +20,8 @@ from .cbor import CborFront
 from .clock import Clock
 from .faults import Faults
 from .names import (
-    ACCESS_KEY, ALARM_HIGH, API_LOG, CLUSTER, REGION, SECRET_KEY, SERVICE, TIMELINE, WORLD_JSON,
-    UsageError, WorldError,
+    ACCESS_KEY, ALARM_HIGH, API_LOG, CLUSTER, REGION, SECRET_KEY, SERVICE, START_FAILURES, TIMELINE,
+    WORLD_JSON, UsageError, WorldError,
 )
 from .patches import CallCounter, apply_moto_patches, set_api_log
 from .scheduler import Scheduler
@@ -39,6 +39,11 @@ class WorldOptions:
     health_delay: float = 1.0
     drain_delay: float = 0.0
     fail_start: str | None = None
+    # the late world's ECS: the share of task starts that fail (each drawn per task), and
+    # tasks that run but never pass a health check, stopped after `unhealthy_delay` secs
+    start_failure_share: float = 0.0
+    never_healthy: bool = False
+    unhealthy_delay: float = 0.0
     lifetime: float = 600.0  # wall seconds
     tick: float = 0.1  # wall seconds between two scheduler passes
     clock: Clock = field(default_factory=Clock)
@@ -63,6 +68,12 @@ class World(TimelineRecorder, Scheduler):
         self.health_delay = opts.health_delay
         self.drain_delay = opts.drain_delay
         self.fail_start = opts.fail_start
+        starts = random.Random(f"{opts.random_seed}/starts")
+        share = opts.start_failure_share
+        self.start_failure: Callable[[], str | None] = (
+            lambda: starts.choice(START_FAILURES) if starts.random() < share else None)
+        self.never_healthy = opts.never_healthy
+        self.unhealthy_delay = opts.unhealthy_delay
         # Taken before seeding: a parent that dies while the world starts is noticed too.
         self.parent = os.getppid()
         self.stop_reason: str | None = None

@@ -3,48 +3,99 @@ not have avoided, and how the controller behaved. Pure: rows in, a dict out."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 from .scenario import Scenario
 
 
-def main_alarm_evaluation_secs(scenario: Scenario) -> float:
-    """How long the controller's first alarm needs to go to ALARM once demand is over the
-    threshold: its period × datapoints to alarm (CloudWatch evaluates complete periods)."""
+def main_alarm(scenario: Scenario) -> dict[str, Any]:
     name = scenario.controller.alarm_names[0]
-    alarm = next(a for a in scenario.alarms if a["AlarmName"] == name)
+    return next(a for a in scenario.alarms if a["AlarmName"] == name)
+
+
+def alarm_period(alarm: dict[str, Any]) -> float:
     period = alarm.get("Period")
     if period is None:
         periods = [m["MetricStat"]["Period"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
         period = min(periods) if periods else 60
+    return float(period)
+
+
+def alarm_namespaces(alarm: dict[str, Any]) -> set[str]:
+    if "Namespace" in alarm:
+        return {alarm["Namespace"]}
+    return {m["MetricStat"]["Metric"]["Namespace"] for m in alarm.get("Metrics", []) if "MetricStat" in m}
+
+
+def main_alarm_evaluation_secs(scenario: Scenario) -> float:
+    """How long the controller's first alarm needs to go to ALARM once demand is over the
+    threshold, in the instant world: its period × datapoints to alarm (CloudWatch evaluates
+    complete periods)."""
+    alarm = main_alarm(scenario)
     m = alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods", 1)
-    return float(period) * float(m)
+    return alarm_period(alarm) * float(m)
+
+
+def earliest_alarm_at(t0: float, scenario: Scenario) -> float:
+    """The earliest world second the controller's first alarm can be in ALARM for an
+    overload that starts at `t0`, in the late world. Its `DatapointsToAlarm`-th breaching
+    period is the one `m - 1` periods after the one holding `t0`; the alarm can see it only
+    once that period has ended, and once a breaching sample of it has reached CloudWatch
+    (the shortest ingestion delay of the alarm's namespaces); and it looks only at its
+    evaluations, once a minute at `evaluation_offset_secs` into it."""
+    alarm = main_alarm(scenario)
+    p = alarm_period(alarm)
+    m = float(alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods", 1))
+    timing = scenario.cloudwatch_timing
+    shortest = min((timing.delay_range(ns)[0] for ns in alarm_namespaces(alarm)), default=0.0)
+    first = (t0 // p) * p
+    seen = max(first + m * p, max(t0, first + (m - 1) * p) + shortest)
+    offset = timing.evaluation_offset_secs
+    k = max(1, -(-(seen - offset) // 60))  # the first evaluation at or after `seen`
+    return k * 60 + offset
+
+
+def ready_at(t0: float, scenario: Scenario, alarmed_at: float | None = None) -> float:
+    """The earliest world second a Fargate task can take traffic for an overload that starts
+    at `t0`. Instant world: the alarm's period × datapoints to alarm, the fastest task start
+    and `interval × healthy threshold`. Late world: the alarm's ALARM (when it went to ALARM
+    in the run, `alarmed_at`, and never before `earliest_alarm_at`: the draws of the run's
+    ingestion delays are the world's, not the controller's), the shortest event delivery, the
+    fastest task start, one passing health check, and the shortest listener propagation."""
+    ecs = scenario.ecs
+    start = float(ecs.task_start_secs[0])
+    if not scenario.late:
+        return t0 + main_alarm_evaluation_secs(scenario) + start + scenario.new_target_health_secs
+    alarm = max(earliest_alarm_at(t0, scenario), alarmed_at if alarmed_at is not None else 0.0)
+    return (alarm + scenario.events_timing.delivery_delay_secs[0]
+            + start + scenario.new_target_health_secs + scenario.propagation_secs[0])
+
+
+def first_alarm_at(rows: list[dict[str, Any]], scenario: Scenario, t0: float) -> float:
+    """The first world second at or after `t0` the controller's first alarm is in ALARM in
+    the run; infinity if it never is."""
+    name = scenario.controller.alarm_names[0]
+    return next((float(r["t"]) for r in rows
+                 if r["t"] >= t0 and r.get("alarms", {}).get(name) == "ALARM"), math.inf)
 
 
 def lambda_capacity_rps(scenario: Scenario) -> float:
     return scenario.lambda_.concurrency_limit / scenario.request_secs
 
 
-def earliest_ecs_secs(scenario: Scenario) -> float:
-    """From the start of an overload to the earliest moment a Fargate task could take
-    traffic: alarm evaluation + the fastest task start + one passing health check run."""
-    ecs = scenario.ecs
-    return (main_alarm_evaluation_secs(scenario) + float(ecs.task_start_secs[0])
-            + ecs.health_check_interval_secs * ecs.healthy_threshold)
-
-
 def floor_5xx(rows: list[dict[str, Any]], scenario: Scenario) -> float:
     """The 5xx no controller can avoid without pre-warming: the demand above Lambda's
     capacity from the start of each overload until a Fargate task could take traffic."""
     cap = lambda_capacity_rps(scenario)
-    ready = earliest_ecs_secs(scenario)
     window_end = -1.0
     total = 0.0
     over_before = False
     for row in rows:
         over = row["demand"] > cap + 1e-9
         if over and not over_before:
-            window_end = max(window_end, row["t"] + ready)
+            alarmed = first_alarm_at(rows, scenario, row["t"]) if scenario.late else None
+            window_end = max(window_end, ready_at(row["t"], scenario, alarmed))
         if over and row["t"] < window_end:
             total += row["demand"] - cap
         over_before = over
@@ -111,6 +162,53 @@ def sticky_tail_secs(rows: list[dict[str, Any]]) -> int | None:
     return last - returned
 
 
+def ecs_share(row: dict[str, Any]) -> float:
+    """The share of new traffic the weights in force send to ECS."""
+    return row["ecs_weight"] / max(1, row["lambda_weight"] + row["ecs_weight"])
+
+
+def idle_due(rows: list[dict[str, Any]], scenario: Scenario) -> dict[str, Any] | None:
+    """When the service should be back at idle, by the ECS cost target: within
+    `hold + W + L + D + 2 ticks` of the spill alarms last leaving ALARM, or within
+    `W + L + D + 2 ticks` of the last request ECS got, whichever is later, plus one step
+    settle time for each step back beyond the first. W is the stickiness window or one
+    metric period, whichever is longer; L the longest ingestion delay of the ELB metrics
+    (the drain is read from them); D the deregistration delay. None: no spill."""
+    if not any(r["ecs_weight"] > 0 for r in rows):
+        return None
+    env = scenario.controller.env
+    hold = float(env.get("SPILLOVER_RETURN_HOLD_SECS", 300))
+    settle = float(env.get("SPILLOVER_STEP_SETTLE_SECS", 120))
+    window = max(float(scenario.listener.stickiness_secs), 60.0)
+    late = scenario.cloudwatch_timing.elb_delay_max
+    drain = float(scenario.ecs.deregistration_delay_secs)
+    ticks = 2 * scenario.controller.tick_secs
+    names = scenario.controller.alarm_names
+    in_alarm = [r["t"] for r in rows if any(r["alarms"].get(n) == "ALARM" for n in names)]
+    left = (in_alarm[-1] + 1) if in_alarm else rows[0]["t"]
+    last_ecs = max((r["t"] for r in rows if r.get("to_ecs", 0.0) > 1e-9), default=rows[0]["t"])
+    step_backs = sum(1 for prev, row in zip(rows, rows[1:]) if ecs_share(row) < ecs_share(prev) - 1e-9)
+    base = window + late + drain + ticks
+    due = max(left + hold + base, last_ecs + 1 + base) + settle * max(0, step_backs - 1)
+    return {"due": round(due), "left_alarm": left, "last_ecs_request": last_ecs,
+            "step_backs": step_backs}
+
+
+def idle_at(rows: list[dict[str, Any]], scenario: Scenario) -> int | None:
+    """The world second the service is back at idle for good (all on Lambda, at its idle
+    count, nothing running or draining), None if never within the run."""
+    since = None
+    idle = scenario.ecs.idle_count
+    for row in rows:
+        now_idle = (row["ecs_weight"] == 0 and row["desired"] <= idle
+                    and row["running"] + row["pending"] + row["draining"] <= idle)
+        if not now_idle:
+            since = None
+        elif since is None:
+            since = row["t"]
+    return since
+
+
 def idle_target_secs(scenario: Scenario) -> int:
     """The ECS cost target for "idle after": the return hold, plus the stickiness window, plus two
     ticks (spillover's return hold: the scenario's setting, else the default)."""
@@ -148,6 +246,7 @@ def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str
               invocations: Iterable[Any] = (), delivered: Iterable[dict[str, Any]] = (),
               aws_calls: int = 0) -> dict[str, Any]:
     invocations = list(invocations)
+    delivered = list(delivered)
     requests = sum(r["demand"] for r in rows)
     served = sum(r["lambda_served"] + r["ecs_served"] for r in rows)
     e502 = sum(r["e502"] for r in rows)
@@ -165,6 +264,13 @@ def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str
     idle = scenario.ecs.idle_count
     stuck = bool(rows) and (last["ecs_weight"] > 0 or last["desired"] > idle)
     reaction = reactions(rows)
+    due = idle_due(rows, scenario)
+    back = idle_at(rows, scenario) if due is not None else None
+    first_over = next((r["t"] for r in rows if r["demand"] > lambda_capacity_rps(scenario) + 1e-9), None)
+    earliest = None
+    if first_over is not None:
+        alarmed = first_alarm_at(rows, scenario, first_over) if scenario.late else None
+        earliest = ready_at(first_over, scenario, alarmed) - first_over
     return {
         "scenario": scenario.name,
         "controller": controller,
@@ -187,14 +293,20 @@ def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str
         "stuck": stuck,
         "idle_after_secs": idle_after_secs(rows, scenario),
         "idle_target_secs": idle_target_secs(scenario),
+        "idle_at": back,
+        "idle_due": None if due is None else due["due"],
+        "idle_in_time": None if due is None else (back is not None and back <= due["due"]),
+        "idle_due_from": due,
         "sticky_tail_secs": sticky_tail_secs(rows),
         "final": {k: last.get(k) for k in ("lambda_weight", "ecs_weight", "desired", "healthy")},
         "reaction_secs": reaction,
         "controller_invocations": len(invocations),
         "controller_errors": sum(1 for i in invocations if i.outcome == "error"),
         "controller_timeouts": sum(1 for i in invocations if i.outcome == "timeout"),
-        "events_delivered": len(list(delivered)),
+        "events_delivered": len(delivered),
         "aws_calls": aws_calls,
         "lambda_capacity_rps": round(lambda_capacity_rps(scenario), 3),
-        "earliest_ecs_secs": earliest_ecs_secs(scenario),
+        "earliest_ecs_secs": None if earliest is None or math.isinf(earliest) else earliest,
+        "timing": scenario.timing,
+        "duplicate_events": sum(1 for d in delivered if d.get("duplicate")),
     }

@@ -1,8 +1,9 @@
 """One short scenario through the whole closed loop, for each controller: moto, the ECS
 scheduler, the data plane, CloudWatch's evaluation, EventBridge's delivery and the
-controller run through the Lambda runtime API. It asserts the accounting, not performance:
-every request is either served or answered with a 5xx, and without a controller the 5xx
-are at least the floor no controller could avoid."""
+controller run through the Lambda runtime API, in the late world (the default). It asserts
+the accounting, not performance: every request is either served or answered with a 5xx,
+and without a controller the 5xx are at least the floor no controller could avoid; and that
+the world's verdict on a run does not depend on its speed."""
 
 from __future__ import annotations
 
@@ -44,10 +45,21 @@ def test_without_a_controller_the_app_loses_at_least_the_floor(tmp_path: Path) -
     assert summary["ecs_task_seconds"] == 0
 
 
-@pytest.mark.skipif(not os.access(spillover_binary(), os.X_OK),
-                    reason="the spillover binary is not built (cargo build --bin spillover)")
-def test_spillover_runs_in_the_loop_and_every_request_is_accounted_for(tmp_path: Path) -> None:
-    summary = run("spillover", tmp_path)
+needs_binary = pytest.mark.skipif(not os.access(spillover_binary(), os.X_OK),
+                                  reason="the spillover binary is not built (cargo build --bin spillover)")
+
+
+@pytest.fixture(scope="module")
+def spillover_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("spillover")
+    return out, run("spillover", out)
+
+
+@needs_binary
+def test_spillover_runs_in_the_loop_and_every_request_is_accounted_for(
+        spillover_run: tuple[Path, dict]) -> None:
+    tmp_path, summary = spillover_run
+    assert summary["timing"] == "late"
     check_accounting(tmp_path, summary)
     # The loop was closed: the alarm fired from the traffic, reached the controller through
     # EventBridge and the runtime API, and its writes moved traffic.
@@ -63,3 +75,16 @@ def test_the_seed_peer_runs_in_the_same_loop(tmp_path: Path) -> None:
     check_accounting(tmp_path, summary)
     assert summary["controller_invocations"] > 0
     assert summary["aws_calls"] > 0
+
+
+@needs_binary
+def test_one_scenario_gives_the_same_verdict_at_two_speeds(
+        spillover_run: tuple[Path, dict], tmp_path: Path) -> None:
+    """The world's draws (ingestion, events, propagation, task starts) are made per world
+    second, so a run at half the speed meets the same world; only the controller's own
+    wall-clock time differs."""
+    _, fast = spillover_run
+    slow = run_loop(load(SCENARIO), "spillover", tmp_path, SPEED / 2, picture=False)
+    for key in ("overload_episodes", "spills", "returns", "stuck", "unsafe_seconds", "floor_5xx"):
+        assert slow[key] == fast[key], (key, slow[key], fast[key])
+    assert slow["errors_5xx"] == pytest.approx(fast["errors_5xx"], rel=0.15)

@@ -14,6 +14,7 @@ from world.clock import Clock
 from world.metric_store import MetricStore
 from world.metrics import Publisher
 from world.patches import apply_moto_patches
+from world.scenario import INSTANT_CLOUDWATCH, CloudWatchSpec
 
 ECS_TG = "targetgroup/web-app-ecs/0123456789abcdef"
 LAMBDA_TG = "targetgroup/web-app-lambda/0123456789abcdef"
@@ -30,7 +31,7 @@ def test_a_target_groups_requests_are_read_back_whatever_the_dimension_order() -
     with mock_aws():
         cw = boto3.client("cloudwatch", region_name="us-east-1")
         clock = Clock(speed=60.0, start_wall=time.time() - 5.0)
-        publisher = Publisher(MetricStore(), cw, clock)
+        publisher = Publisher(MetricStore(), cw, clock, INSTANT_CLOUDWATCH)
         dims = {"TargetGroup": ECS_TG, "LoadBalancer": LB}
         for t in range(0, 61):
             publisher.add(t, [("AWS/ApplicationELB", "RequestCount", dims, 2.0)])
@@ -65,7 +66,7 @@ def _read_back(rates: dict[str, float], queries: list[dict]) -> list[dict]:
     with mock_aws():
         cw = boto3.client("cloudwatch", region_name="us-east-1")
         clock = Clock(speed=60.0, start_wall=time.time() - 5.0)
-        publisher = Publisher(MetricStore(), cw, clock)
+        publisher = Publisher(MetricStore(), cw, clock, INSTANT_CLOUDWATCH)
         for t in range(0, 61):
             publisher.add(t, [("AWS/ApplicationELB", "RequestCount",
                                {"TargetGroup": tg, "LoadBalancer": LB}, rate)
@@ -143,7 +144,7 @@ def test_an_alarms_own_queries_read_back_one_world_minute_per_scaled_period() ->
     with mock_aws():
         cw = boto3.client("cloudwatch", region_name="us-east-1")
         clock = Clock(speed=15.0, start_wall=time.time() - 5 * 4.0 - 1.0)
-        publisher = Publisher(MetricStore(), cw, clock)
+        publisher = Publisher(MetricStore(), cw, clock, INSTANT_CLOUDWATCH)
         # Three world minutes at 100, 200 and 300 requests/s on the ECS side, 60 on Lambda.
         for t in range(0, 181):
             rate = 100.0 * (1 + t // 60)

@@ -319,3 +319,41 @@ def test_the_placeholders_are_the_documented_four():
     readme = (LIBRARY / "README.md").read_text()
     for name in scenario.PLACEHOLDERS:
         assert f"${{{name}}}" in readme
+
+
+def test_the_late_world_is_the_default_and_its_keys_take_their_defaults():
+    s = parse(minimal(), "tiny.json")
+    assert s.timing == "late" and s.late
+    assert s.cloudwatch.ingestion_delay_secs == {"AWS/Lambda": (60.0, 180.0),
+                                                 "AWS/ApplicationELB": (30.0, 90.0)}
+    assert (s.cloudwatch.publish_every_secs, s.cloudwatch.evaluation_offset_secs,
+            s.cloudwatch.extra_range_periods) == (10, 20, 2)
+    assert (s.events.delivery_delay_secs, s.events.duplicate_share) == ((1.0, 10.0), 0.1)
+    assert s.listener.propagation_secs == (5.0, 30.0)
+    assert (s.ecs.start_failure_share, s.ecs.never_healthy, s.ecs.unhealthy_threshold) == (0.0, False, 2)
+    assert s.new_target_health_secs == 5.0, "one passing check"
+    instant = s.with_timing("instant")
+    assert instant.cloudwatch_timing.delay_range("AWS/Lambda") == (0.0, 0.0)
+    assert instant.events_timing.delivery_delay_secs == (0.0, 0.0)
+    assert instant.propagation_secs == (0.0, 0.0)
+    assert instant.new_target_health_secs == 10.0, "interval x threshold, as before"
+
+
+@pytest.mark.parametrize("patch, path, words", [
+    ({"timing": "slow"}, "timing", "must be one of late, instant"),
+    ({"cloudwatch": {"ingestion_delay_secs": {"AWS/Lambda": [90, 60]}}},
+     "cloudwatch.ingestion_delay_secs.AWS/Lambda[1]", "must be at least low"),
+    ({"cloudwatch": {"ingestion_delay_secs": ["AWS/Lambda"]}},
+     "cloudwatch.ingestion_delay_secs", "namespace: [low, high]"),
+    ({"cloudwatch": {"publish_every_secs": 30}}, "cloudwatch.publish_every_secs", "at most 10"),
+    ({"cloudwatch": {"evaluation_offset_secs": 60}}, "cloudwatch.evaluation_offset_secs", "at most 59"),
+    ({"events": {"duplicate_share": 2}}, "events.duplicate_share", "at most 1"),
+    ({"events": {"delay": [1, 2]}}, "events.delay", "unknown key"),
+    ({"listener": {"propagation_secs": [5]}}, "listener.propagation_secs", "[low, high]"),
+])
+def test_a_bad_late_world_key_is_refused_by_name(patch, path, words):
+    doc = minimal()
+    doc.update(patch)
+    with pytest.raises(ScenarioError) as e:
+        parse(doc, "tiny.json")
+    assert e.value.path == path and words in e.value.message, str(e.value)

@@ -8,7 +8,8 @@ from world.scenario import load
 from world.summary import (floor_5xx, idle_after_secs, idle_target_secs, sticky_tail_secs,
                            summarize, wait_reactions)
 
-SCENARIO = load(Path(__file__).resolve().parent / "scenarios" / "short-spike.json")
+# The instant world's judgement (the late world's floor: world/tests/test_late.py).
+SCENARIO = load(Path(__file__).resolve().parent / "scenarios" / "short-spike.json").with_timing("instant")
 # short-spike: Lambda carries 100 rps; earliest ECS = 60 (alarm) + 10 (start) + 10 (health) = 80 s
 
 
