@@ -89,14 +89,14 @@ replay: ## Replay one event against the `make world` world: make replay EVENT=ev
 CONTROLLER ?= spillover
 OUT ?= .loop
 
-loop: venv ## One closed-loop scenario: make loop SCENARIO=world/scenarios/spike.json [CONTROLLER=spillover|seed|none] [OUT=DIR] [SPEED=N]
-	@test -n "$(SCENARIO)" || { echo "usage: make loop SCENARIO=world/scenarios/spike.json [CONTROLLER=spillover|seed|none] [OUT=.loop] [SPEED=N]" >&2; exit 2; }
+loop: venv ## One closed-loop scenario, late world: make loop SCENARIO=world/scenarios/spike.json [CONTROLLER=spillover|seed|none] [OUT=DIR] [SPEED=N] [INSTANT=1]
+	@test -n "$(SCENARIO)" || { echo "usage: make loop SCENARIO=world/scenarios/spike.json [CONTROLLER=spillover|seed|none] [OUT=.loop] [SPEED=N] [INSTANT=1]" >&2; exit 2; }
 	cargo build --quiet --bin spillover
-	$(PY) -m world loop --scenario $(SCENARIO) --controller $(CONTROLLER) --out $(OUT) $(if $(SPEED),--speed $(SPEED))
+	$(PY) -m world loop --scenario $(SCENARIO) --controller $(CONTROLLER) --out $(OUT) $(if $(SPEED),--speed $(SPEED)) $(if $(INSTANT),--instant)
 
-bench-loop: venv ## Every scenario × spillover, seed and no controller: bench/results/loop.md, loop.json, pictures
+bench-loop: venv ## Every scenario × spillover, seed and no controller, late world: bench/results/loop.md, loop.json, pictures [INSTANT=1: loop-instant.*]
 	cargo build --quiet --bin spillover
-	$(PY) -m world bench $(if $(SPEED),--speed $(SPEED)) $(if $(JOBS),--jobs $(JOBS))
+	$(PY) -m world bench $(if $(SPEED),--speed $(SPEED)) $(if $(JOBS),--jobs $(JOBS)) $(if $(INSTANT),--instant)
 
 bench: venv ## Measure the release binary: size, start-up time, plan latency
 	bash bench/run.sh

@@ -22,7 +22,7 @@ from .scenario import load
 
 COLUMNS = ("scenario", "controller", "requests", "5xx", "floor", "5xx/floor", "spills/returns",
            "weight changes", "unsafe s", "healthy→weights s", "reads/s waiting", "ECS task-s",
-           "idle after s (target)", "sticky tail s", "stuck", "invocations", "AWS calls")
+           "idle at s (due)", "sticky tail s", "stuck", "invocations", "AWS calls")
 
 
 def label(summary: dict[str, Any]) -> str:
@@ -55,10 +55,15 @@ def row(summary: dict[str, Any]) -> list[str]:
 
 
 def idle(summary: dict[str, Any]) -> str:
-    after, target = summary.get("idle_after_secs"), summary.get("idle_target_secs")
-    if after is None:
+    """When the service was back at idle for good, and by when it was due (bold: late)."""
+    due = summary.get("idle_due")
+    if due is None:
         return "-"
-    return f"{after} ({target})" if target is not None else str(after)
+    at = summary.get("idle_at")
+    if at is None:
+        return f"**never** ({due})"
+    cell = f"{at} ({due})"
+    return cell if summary.get("idle_in_time") else f"**{cell}**"
 
 
 def table(summaries: list[dict[str, Any]]) -> str:
@@ -68,9 +73,9 @@ def table(summaries: list[dict[str, Any]]) -> str:
 
 
 def run_one(scenario: Path, controller: str, out: Path, speed: float | None,
-            overrides: dict[str, str]) -> dict[str, Any]:
+            overrides: dict[str, str], instant: bool = False) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "world", "loop", "--scenario", str(scenario),
-           "--controller", controller, "--out", str(out)]
+           "--controller", controller, "--out", str(out)] + (["--instant"] if instant else [])
     for name, value in overrides.items():
         cmd += ["--set", f"{name}={value}"]
     if speed:
@@ -110,19 +115,24 @@ def none_speed(speed: float | None, scenario: Path, controller: str) -> float | 
 
 
 def bench(scenarios: list[Path], controllers: list[str], results: Path, work: Path,
-          speed: float | None, jobs: int, overrides: dict[str, str] | None = None
-          ) -> list[dict[str, Any]]:
+          speed: float | None, jobs: int, overrides: dict[str, str] | None = None,
+          instant: bool = False) -> list[dict[str, Any]]:
+    """Every run, its table and pictures: `loop.md`, `loop.json` and `loop/` for the late
+    world, `loop-instant.*` with `instant`."""
+    name = "loop-instant" if instant else "loop"
+    work = work / ("instant" if instant else "late")
     for path in scenarios:
         load(path)  # every scenario is valid before the first run
     runs = [(p, c) for p in scenarios for c in controllers]
     print(f"bench-loop: {len(runs)} runs ({len(scenarios)} scenarios × "
-          f"{len(controllers)} controllers), {jobs} at a time", file=sys.stderr, flush=True)
+          f"{len(controllers)} controllers) in the {'instant' if instant else 'late'} world, "
+          f"{jobs} at a time", file=sys.stderr, flush=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {(p, c): pool.submit(run_one, p, c, work / f"{p.stem}-{c}",
-                                       none_speed(speed, p, c), overrides or {})
+                                       none_speed(speed, p, c), overrides or {}, instant)
                    for p, c in schedule(scenarios, controllers)}
         summaries = [futures[run].result() for run in runs]
-    pictures = results / "loop"
+    pictures = results / name
     if pictures.exists():
         shutil.rmtree(pictures)
     pictures.mkdir(parents=True)
@@ -130,14 +140,16 @@ def bench(scenarios: list[Path], controllers: list[str], results: Path, work: Pa
         png = work / f"{path.stem}-{controller}" / "timeline.png"
         if png.exists():
             shutil.copy(png, pictures / f"{path.stem}-{controller}.png")
-        summary["picture"] = f"loop/{path.stem}-{controller}.png"
+        summary["picture"] = f"{name}/{path.stem}-{controller}.png"
     text = table(summaries)
     results.mkdir(parents=True, exist_ok=True)
-    (results / "loop.md").write_text(
-        "# Closed-loop benchmark\n\n`make bench-loop`: every scenario in `world/scenarios/` "
-        "for each controller, in one run. 5xx/floor is the 5xx count over `floor_5xx`, the errors "
-        "no controller can avoid without pre-warming. Pictures in `loop/`.\n\n" + text + "\n")
-    (results / "loop.json").write_text(json.dumps(summaries, indent=2) + "\n")
+    world = "instant" if instant else "late"
+    (results / f"{name}.md").write_text(
+        f"# Closed-loop benchmark, the {world} world\n\n`make bench-loop`: every scenario in "
+        "`world/scenarios/` for each controller, in one run. 5xx/floor is the 5xx count over "
+        "`floor_5xx`, the errors no controller can avoid without pre-warming in this world. "
+        f"Pictures in `{name}/`.\n\n" + text + "\n")
+    (results / f"{name}.json").write_text(json.dumps(summaries, indent=2) + "\n")
     print(text)
     return summaries
 

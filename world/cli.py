@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run N times faster than AWS time (default: about 3 wall minutes per "
                         "30 scenario minutes)")
     p.add_argument("--no-picture", action="store_true", help="skip timeline.png")
+    p.add_argument("--instant", action="store_true",
+                   help="the instant world: metrics, alarms, events and listener changes with no "
+                        "delay (the scenario's `timing: instant`); the late world is the default")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
                    help="a controller setting over the scenario's (e.g. SPILLOVER_STEPS=100); "
                         "repeatable")
@@ -238,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="each run's own directory (default .bench-loop)")
     p.add_argument("--speed", type=float, metavar="N", help="as for loop")
     p.add_argument("--jobs", type=int, default=2, metavar="N", help="runs at a time (default 2)")
+    p.add_argument("--instant", action="store_true",
+                   help="every scenario in the instant world: loop-instant.md, loop-instant.json")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="settings",
                    help="as for loop")
     p.set_defaults(func=cmd_bench)
@@ -262,11 +267,14 @@ def cmd_loop(args: argparse.Namespace) -> int:
         scenario = load(Path(args.scenario))
     except (ScenarioError, OSError) as exc:
         raise UsageError(str(exc)) from None
+    if args.instant:
+        scenario = scenario.with_timing("instant")
     if args.speed is not None and not args.speed > 0:
         raise UsageError("--speed must be above 0")
     speed = args.speed or default_speed(scenario)
     out = Path(args.out)
-    print(f"loop: {scenario.name} × {args.controller}, {scenario.duration_secs / 60:g} AWS minutes "
+    print(f"loop: {scenario.name} × {args.controller} in the {scenario.timing} world, "
+          f"{scenario.duration_secs / 60:g} AWS minutes "
           f"at {speed:g}× → about {scenario.duration_secs / speed / 60:.1f} wall minutes; "
           f"results in {out}", file=sys.stderr, flush=True)
     summary = run_loop(scenario, args.controller, out, speed, picture=not args.no_picture,
@@ -287,7 +295,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.jobs < 1:
             raise UsageError("--jobs must be at least 1")
         bench(scenarios, controllers, Path(args.results), Path(args.work), args.speed, args.jobs,
-              settings(args.settings))
+              settings(args.settings), instant=args.instant)
     except (ScenarioError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     return 0
