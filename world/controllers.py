@@ -79,6 +79,9 @@ def spillover_env(base: dict[str, str], scenario_env: dict[str, str], speed: flo
     for key, value in timings.items():
         env[key] = scale_timing(value, speed, key)
     env.setdefault("RUST_LOG", "info")
+    # Notifications go to the default bus, so a run can count them (the write log keeps
+    # each PutEvents entry's DetailType).
+    env.setdefault("SPILLOVER_EVENT_BUS", "default")
     return env
 
 

@@ -38,7 +38,7 @@ from .lambda_runtime import Invocation, LambdaFunction
 from .late import EventBus, Propagation
 from .metric_store import MetricStore
 from .metrics import Publisher, samples
-from .names import ACCOUNT, REGION
+from .names import ACCOUNT, REGION, START_FAILURES
 from .scenario import Scenario, expand
 from .server import World, WorldOptions
 from .summary import summarize, wait_reactions
@@ -47,6 +47,7 @@ from .topology import TopologyOptions
 log = logging.getLogger("world")
 
 TIMELINE_ROWS = "timeline.jsonl"
+START_FAILURE_CODES = tuple(reason.split(":")[0] for reason in START_FAILURES)
 SECONDS = "seconds.jsonl"
 SUMMARY = "summary.json"
 BOUNDS_CHECK = 3  # world seconds between two looks at the scalable target's bounds
@@ -331,6 +332,10 @@ class Loop:
             for t, action in timed:
                 fh.write(json.dumps({"t": round(t, 4), "action": action}) + "\n")
         summary["reactions"] = wait_reactions(api, timed, self.speed)
+        timeline = self.out / TIMELINE_ROWS
+        world_lines = [json.loads(x) for x in timeline.read_text().splitlines() if x] \
+            if timeline.exists() else []
+        summary.update(failures_and_notifications(world_lines, api))
         summary["speed"] = self.speed
         summary["wall_secs"] = round(wall_secs, 1)
         summary["lag_max_secs"] = round(self.lag_max, 2)
@@ -338,6 +343,23 @@ class Loop:
         (self.out / "invocations.json").write_text(json.dumps(
             [i.__dict__ for i in self.finished], indent=2, default=str) + "\n")
         return summary
+
+
+def failures_and_notifications(world_lines: list[dict[str, Any]], api: list[dict[str, Any]]
+                                ) -> dict[str, Any]:
+    """How many tasks failed to start or to pass a health check (the world's timeline), and
+    the notifications the controller published, by detail type (its PutEvents)."""
+    stopped = [line.get("reason", "") for line in world_lines if line.get("kind") == "task_stopped"]
+    notifications: dict[str, int] = {}
+    for entry in api:
+        if entry.get("api") == "PutEvents":
+            for detail_type in entry.get("detail_types", []):
+                notifications[detail_type] = notifications.get(detail_type, 0) + 1
+    return {
+        "task_start_failures": sum(1 for r in stopped if r.startswith(START_FAILURE_CODES)),
+        "task_health_failures": sum(1 for r in stopped if r.startswith("Task failed ELB health checks")),
+        "notifications": notifications,
+    }
 
 
 def demand(s: Scenario, t: float) -> float:

@@ -114,6 +114,7 @@ def apply_moto_patches() -> None:
        the alarm, HistoryData shaped like AWS's. The world records no ConfigurationUpdate
        or Action items, and an alarm's history goes with the alarm when it is deleted or
        put again (AWS keeps it).
+    11. PutEvents is recorded in the write log with each entry's DetailType.
     """
     from moto.ecs import models as ecs_models
 
@@ -475,6 +476,20 @@ def apply_moto_patches() -> None:
         return ActionResult(result)
 
     CloudWatchResponse.describe_alarm_history = describe_alarm_history
+
+    # 11. PutEvents is recorded with each entry's DetailType, so that a closed-loop run can
+    # count the notifications its controller published (moto keeps no event that no rule
+    # matches).
+    from moto.events.models import EventsBackend
+
+    original_put_events = EventsBackend.put_events
+
+    def put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result = original_put_events(self, events)
+        _record_api_write("PutEvents", {"detail_types": [e.get("DetailType") for e in events]})
+        return result
+
+    EventsBackend.put_events = put_events
 
     Backend._spillover_world_patched = True
 

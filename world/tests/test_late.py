@@ -241,3 +241,23 @@ def test_the_idle_due_time_adds_the_hold_the_window_the_ingestion_and_the_drain(
     # last ECS request 759: 760 + 60 + 90 + 10 + 120 = 1040; one step back: no extra.
     assert due == {"due": 1040, "left_alarm": 400, "last_ecs_request": 759, "step_backs": 1}
     assert idle_due([row(t, 0, "OK", 0.0) for t in range(10)], SCENARIO) is None
+
+
+# -- what a run reports of failed starts and notifications ------------------------------------
+
+def test_a_run_counts_failed_starts_failed_checks_and_notifications() -> None:
+    from world.loop import failures_and_notifications
+    from world.names import START_FAILURES
+
+    lines = [{"kind": "task_stopped", "reason": START_FAILURES[0]},
+             {"kind": "task_stopped", "reason": START_FAILURES[1]},
+             {"kind": "task_stopped", "reason": "Task failed ELB health checks in (target-group x)"},
+             {"kind": "task_stopped", "reason": "Scaling activity initiated by (deployment d)"},
+             {"kind": "task_started"}]
+    api = [{"api": "PutEvents", "detail_types": ["Spillover Run Failed"]},
+           {"api": "PutEvents", "detail_types": ["Spillover Traffic Spilled"]},
+           {"api": "PutEvents", "detail_types": ["Spillover Run Failed"]},
+           {"api": "ModifyListener"}]
+    assert failures_and_notifications(lines, api) == {
+        "task_start_failures": 2, "task_health_failures": 1,
+        "notifications": {"Spillover Run Failed": 2, "Spillover Traffic Spilled": 1}}
