@@ -246,7 +246,8 @@ class Loop:
                 self.scaler.register()
             self.start_controller(world)
             publisher = Publisher(self.store, world.c["cloudwatch"], self.clock,
-                                  s.cloudwatch_timing, seed=s.random_seed)
+                                  s.cloudwatch_timing, seed=s.random_seed,
+                                  request_secs=s.request_secs)
             # The world's clock starts now: world second 0 is the first row.
             self.clock.start_mono = time.monotonic()
             self.clock.start_wall = time.time()

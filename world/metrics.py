@@ -8,18 +8,27 @@ is a nonzero value", ALB user guide, load-balancer-cloudwatch-metrics, in the la
 the instant world publishes 0 too), and `HealthyHostCount` always. A period without a
 datapoint is what an alarm's `TreatMissingData` is about, so the world keeps that distinction.
 
-**Ingestion.** Each second's samples of one namespace reach CloudWatch after a delay drawn
-from the scenario's `cloudwatch.ingestion_delay_secs` for that namespace, and keep their own
-timestamp: Lambda stamps a metric with the invocation's start and sends it when the
-invocation ends, "several minutes" later for a long one (Lambda developer guide, function
-metrics, https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html); ALB reports
-"in 60-second intervals" (ALB user guide). The world's `MetricStore` (which the alarm
-evaluation reads) gets each sample with its arrival time; moto gets what has arrived every
-`cloudwatch.publish_every_secs` (10) world seconds, as statistic sets stamped with the
-wall-clock start of the sample's minute, so a period's datapoint grows as its samples
-arrive and a controller's `GetMetricData` sees the same partial newest periods an alarm
-does. In the instant world every sample arrives at once and moto gets each minute whole
-at its end.
+**Ingestion.** Lambda and ALB send their metrics once a minute ("Lambda sends metrics to
+CloudWatch at 1-minute intervals", Lambda developer guide, function metrics,
+https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics.html; an ALB reports "in
+60-second intervals", ALB user guide, load-balancer-cloudwatch-metrics). So the world sends
+each namespace's samples in one batch per minute and per reporter, at the end of the
+minute, and a batch reaches CloudWatch after a delay drawn from the scenario's
+`cloudwatch.ingestion_delay_secs` for that namespace. A namespace can have several
+reporters (`cloudwatch.reporters`: an ALB's nodes, one per Availability Zone at least, 2 by
+default), each sending its share of the counts (and the same gauges) after its own delay, so a
+period's datapoint grows as its batches arrive. Samples keep their timestamp: Lambda stamps a
+metric with the invocation's start and sends it when the invocation ends, so the invocations
+of a second that end in the next minute go out with the next minute's batch, still stamped
+in theirs (with the scenario's `request_secs`, a long request makes that share large).
+
+The world's `MetricStore` (which the alarm evaluation reads) gets each sample with its
+arrival time; moto gets what has arrived every `cloudwatch.publish_every_secs` (10) world
+seconds, as statistic sets stamped with the wall-clock start of the sample's minute, so a
+controller's `GetMetricData` sees the same partial newest periods an alarm does. Each delay
+is drawn from its own seeded stream (namespace, reporter, minute), so the draws are the same
+whichever controller runs and at any speed. In the instant world every sample arrives at
+once and moto gets each minute whole at its end.
 """
 
 from __future__ import annotations
@@ -72,38 +81,53 @@ def samples(out: SecondOut, names: dict[str, str], ecs_healthy: int, *,
     return found
 
 
+# Metrics that count events: each reporter sends its share. The others (concurrency, healthy
+# hosts) are levels every reporter sees whole.
+COUNTS = frozenset({"RequestCount", "HTTPCode_ELB_5XX_Count", "Invocations", "Throttles"})
+
+
 class Publisher:
     """Feeds the world's metric store every second, each sample with the second it reaches
     CloudWatch, and moto with what has arrived every `publish_every_secs`."""
 
     def __init__(self, store: MetricStore, cloudwatch: Any, clock: Clock,
-                 timing: CloudWatchSpec, seed: int = 1) -> None:
+                 timing: CloudWatchSpec, seed: int = 1, request_secs: float = 0.0) -> None:
         self.store = store
         self.cw = cloudwatch
         self.clock = clock
         self.timing = timing
-        self.rng = random.Random(f"{seed}/ingestion")
+        self.seed = seed
+        self.request_secs = request_secs
         # (arrives, order, sample, t): samples on their way to CloudWatch
         self.in_flight: list[tuple[float, int, Sample, int]] = []
         self.order = itertools.count()
 
-    def delay(self, namespace: str) -> float:
+    def arrival(self, namespace: str, reporter: int, t: int) -> float:
+        """When a sample of second `t` sent by `reporter` reaches CloudWatch: the end of the
+        minute its batch is sent in, plus that batch's delay; at once where the namespace
+        has no delay."""
         low, high = self.timing.delay_range(namespace)
-        return self.rng.uniform(low, high) if high > 0 else 0.0
+        if high <= 0:
+            return float(t)
+        # Lambda sends an invocation's metrics when it ends, stamped with its start.
+        ends = t + (self.request_secs if namespace == "AWS/Lambda" else 0.0)
+        minute = int(ends // PUBLISH_PERIOD)
+        draw = random.Random(f"{self.seed}/ingestion/{namespace}/{reporter}/{minute}")
+        return (minute + 1) * PUBLISH_PERIOD + draw.uniform(low, high)
 
     def add(self, t: int, found: list[Sample]) -> None:
         """Records one world second's samples; moto gets what has arrived before `t` when
         `t` is on the publishing cadence."""
         if t > 0 and t % self.timing.publish_every_secs == 0:
             self.publish(before=t)
-        # One draw per listed namespace every second, samples or not: the draws, and so the
-        # alarms' timing, are the same whichever controller runs and however it splits.
-        delays = {ns: self.delay(ns) for ns in sorted(self.timing.ingestion_delay_secs)}
-        for sample in found:
-            namespace, name, dims, value = sample
-            arrives = t + delays.get(namespace, 0.0)
-            self.store.add(namespace, name, dims, float(t), value, arrives=arrives)
-            heapq.heappush(self.in_flight, (arrives, next(self.order), sample, t))
+        for namespace, name, dims, value in found:
+            reporters = self.timing.reporters_of(namespace)
+            share = value / reporters if name in COUNTS else value
+            for reporter in range(reporters):
+                arrives = self.arrival(namespace, reporter, t)
+                self.store.add(namespace, name, dims, float(t), share, arrives=arrives)
+                heapq.heappush(self.in_flight,
+                               (arrives, next(self.order), (namespace, name, dims, share), t))
 
     def publish(self, before: float) -> None:
         """Puts into moto every sample that reached CloudWatch before world second `before`,

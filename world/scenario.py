@@ -106,22 +106,31 @@ DEFAULT_INGESTION_DELAY_SECS: dict[str, tuple[float, float]] = {
 }
 
 
+DEFAULT_REPORTERS: dict[str, int] = {"AWS/Lambda": 1, "AWS/ApplicationELB": 2}
+
+
 @dataclass(frozen=True)
 class CloudWatchSpec:
-    """How late CloudWatch is: each sample reaches it after a delay drawn per namespace
-    (`ingestion_delay_secs`); the world publishes what has arrived every `publish_every_secs`;
-    alarms are evaluated once a minute, `evaluation_offset_secs` into it, over
-    EvaluationPeriods + `extra_range_periods` periods."""
+    """How late CloudWatch is: each namespace's samples go out once a minute, in one batch
+    per reporter (`reporters`), each reaching CloudWatch after a delay drawn per namespace
+    (`ingestion_delay_secs`, from the end of the minute); the world publishes what has arrived
+    every `publish_every_secs`; alarms are evaluated once a minute, `evaluation_offset_secs`
+    into it, over EvaluationPeriods + `extra_range_periods` periods."""
 
     ingestion_delay_secs: dict[str, tuple[float, float]] = field(
         default_factory=lambda: dict(DEFAULT_INGESTION_DELAY_SECS))
     publish_every_secs: int = 10
     evaluation_offset_secs: int = 20
     extra_range_periods: int = 2
+    reporters: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_REPORTERS))
 
     def delay_range(self, namespace: str) -> tuple[float, float]:
         """A namespace the scenario does not list reaches CloudWatch at once."""
         return self.ingestion_delay_secs.get(namespace, (0.0, 0.0))
+
+    def reporters_of(self, namespace: str) -> int:
+        """How many batches a namespace's minute comes in (1 where it has no delay)."""
+        return self.reporters.get(namespace, 1) if self.delay_range(namespace)[1] > 0 else 1
 
     @property
     def elb_delay_max(self) -> float:
@@ -416,6 +425,14 @@ def _cloudwatch(obj: _Object) -> CloudWatchSpec:
         per = _Object(obj.source, cw.at("ingestion_delay_secs"), delays)
         ingestion = {ns: _range(per, ns, None) for ns in delays}
         per.done()
+    counts = cw.get("reporters", None)
+    reporters = dict(DEFAULT_REPORTERS)
+    if counts is not None:
+        if not isinstance(counts, dict):
+            cw.fail("reporters", f"must be an object of namespace: count, got {_show(counts)}")
+        per = _Object(obj.source, cw.at("reporters"), counts)
+        reporters = {ns: per.integer(ns, low=1, high=10) for ns in counts}
+        per.done()
     spec = CloudWatchSpec(
         ingestion_delay_secs=ingestion,
         publish_every_secs=cw.integer("publish_every_secs", 10, low=1, high=10,
@@ -423,6 +440,7 @@ def _cloudwatch(obj: _Object) -> CloudWatchSpec:
         evaluation_offset_secs=cw.integer("evaluation_offset_secs", 20, low=0, high=59,
                                           why="seconds into each minute"),
         extra_range_periods=cw.integer("extra_range_periods", 2, low=0, high=10),
+        reporters=reporters,
     )
     cw.done()
     return spec

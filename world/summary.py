@@ -41,16 +41,19 @@ def earliest_alarm_at(t0: float, scenario: Scenario) -> float:
     """The earliest world second the controller's first alarm can be in ALARM for an
     overload that starts at `t0`, in the late world. Its `DatapointsToAlarm`-th breaching
     period is the one `m - 1` periods after the one holding `t0`; the alarm can see it only
-    once that period has ended, and once a breaching sample of it has reached CloudWatch
-    (the shortest ingestion delay of the alarm's namespaces); and it looks only at its
-    evaluations, once a minute at `evaluation_offset_secs` into it."""
+    once that period has ended, and once a breaching sample of it has reached CloudWatch:
+    sent with its minute's batch at the minute's end, after the shortest ingestion delay of
+    the alarm's namespaces; and it looks only at its evaluations, once a minute at
+    `evaluation_offset_secs` into it."""
     alarm = main_alarm(scenario)
     p = alarm_period(alarm)
     m = float(alarm.get("DatapointsToAlarm") or alarm.get("EvaluationPeriods", 1))
     timing = scenario.cloudwatch_timing
     shortest = min((timing.delay_range(ns)[0] for ns in alarm_namespaces(alarm)), default=0.0)
     first = (t0 // p) * p
-    seen = max(first + m * p, max(t0, first + (m - 1) * p) + shortest)
+    sample = max(t0, first + (m - 1) * p)
+    sent = (sample // 60 + 1) * 60 if shortest > 0 else sample
+    seen = max(first + m * p, sent + shortest)
     offset = timing.evaluation_offset_secs
     k = max(1, -(-(seen - offset) // 60))  # the first evaluation at or after `seen`
     return k * 60 + offset

@@ -54,34 +54,63 @@ def test_lambdas_late_samples_count_in_the_minute_the_invocation_started() -> No
     assert store.stat("AWS/Lambda", "ConcurrentExecutions", fn, "Maximum", 60, 60.0, 110.0) == 20.0
 
 
-def test_the_publisher_draws_one_delay_per_namespace_and_second() -> None:
+def test_a_minute_goes_out_in_one_batch_per_reporter_at_its_end() -> None:
+    """ALB: two reporters, each with its share of the counts, each batch sent at the end of
+    the minute and arriving after its own delay. Lambda: the invocations of the minute's last
+    second end in the next minute and go out with its batch, still stamped in theirs."""
     timing = CloudWatchSpec(ingestion_delay_secs={"AWS/Lambda": (60.0, 180.0), ELB: (30.0, 90.0)})
     store = MetricStore()
-    publisher = Publisher(store, cloudwatch=None, clock=Clock(speed=1.0), timing=timing, seed=7)
+    # Requests of 1 s: the invocations started in second 59 end in minute 1.
+    publisher = Publisher(store, cloudwatch=None, clock=Clock(speed=1.0), timing=timing, seed=7,
+                          request_secs=1.0)
     out = SecondOut(t=0, demand=100.0, to_lambda=100.0, to_ecs=0.0, lambda_served=100.0,
                     lambda_throttled=0.0, lambda_concurrency=50.0, lambda_concurrency_wanted=50.0,
                     ecs_served=0.0, ecs_no_target=0.0, ecs_overloaded=0.0)
     names = {"function": "web-app", "load_balancer": LB, "lambda_tg": "tg/l", "ecs_tg": "tg/e"}
-    publisher.add(0, samples(out, names, 0, errors_only_nonzero=True))
-    arrivals: dict[str, set[float]] = {}
-    for arrives, _, (namespace, *_), t in publisher.in_flight:
-        assert t == 0
-        arrivals.setdefault(namespace, set()).add(arrives)
-    (lam,), (elb,) = arrivals["AWS/Lambda"], arrivals[ELB]
-    assert 60.0 <= lam <= 180.0 and 30.0 <= elb <= 90.0
-    sent = [(ns, name) for _, _, (ns, name, *_), _ in publisher.in_flight]
+    for t in (0, 30, 59):
+        publisher.add(t, samples(out, names, 0, errors_only_nonzero=True))
+    flights = [(arrives, ns, name, value, t) for arrives, _, (ns, name, _, value), t in publisher.in_flight]
+    requests = [(a, v, t) for a, ns, name, v, t in flights
+                if name == "RequestCount" and ns == ELB and t == 0]
+    assert len(requests) == 4 and all(v == 50.0 for _, v, _ in requests), \
+        "each of the two reporters sends half, for the target group and the load balancer"
+    alb = {a for a, ns, _, _, t in flights if ns == ELB}
+    assert len(alb) == 2 and all(90.0 <= a <= 150.0 for a in alb), "two batches, minute 0's end + 30-90 s"
+    lam = {t: a for a, ns, _, _, t in flights if ns == "AWS/Lambda"}
+    assert lam[0] == lam[30] and 120.0 <= lam[0] <= 240.0
+    assert 180.0 <= lam[59] <= 300.0 and lam[59] != lam[0], "second 59 ends in minute 1"
+    sent = [(ns, name) for _, ns, name, _, _ in flights]
     assert (ELB, "HTTPCode_ELB_5XX_Count") not in sent, "an error count exists only when not 0"
+    # What the alarms read: nothing of minute 0 until its first batch is there.
+    first = min(alb)
+    dims = {"TargetGroup": "tg/l", "LoadBalancer": LB}
+    assert store.stat(ELB, "RequestCount", dims, "Sum", 60, 0.0, first - 1) is None
+    assert store.stat(ELB, "RequestCount", dims, "Sum", 60, 0.0, first) == 150.0, "half of 3 x 100"
+    assert store.stat(ELB, "RequestCount", dims, "Sum", 60, 0.0, max(alb)) == 300.0
 
 
-def test_moto_shows_a_partial_newest_period_that_grows_as_samples_arrive() -> None:
+def test_the_draws_do_not_depend_on_what_else_was_sent() -> None:
+    timing = CloudWatchSpec()
+    a = Publisher(MetricStore(), None, Clock(speed=1.0), timing, seed=3)
+    b = Publisher(MetricStore(), None, Clock(speed=1.0), timing, seed=3)
+    b.add(0, [(ELB, "RequestCount", TG, 1.0)])  # a second publisher that has sent more
+    assert a.arrival(ELB, 1, 75) == b.arrival(ELB, 1, 75)
+    assert a.arrival(ELB, 0, 75) != a.arrival(ELB, 1, 75)
+    assert Publisher(MetricStore(), None, Clock(), timing, seed=4).arrival(ELB, 1, 75) != a.arrival(ELB, 1, 75)
+
+
+def test_moto_shows_a_partial_newest_period_that_grows_as_its_batches_arrive() -> None:
     """Published every 10 world seconds, what has arrived: `GetMetricData` reads the same
     partial newest period an alarm sees, then the whole one."""
     apply_moto_patches()
     with mock_aws():
         cw = boto3.client("cloudwatch", region_name="us-east-1")
         clock = Clock(speed=60.0, start_wall=time.time() - 5.0)
-        timing = CloudWatchSpec(ingestion_delay_secs={ELB: (30.0, 30.0)}, publish_every_secs=10)
-        publisher = Publisher(MetricStore(), cw, clock, timing)
+        timing = CloudWatchSpec(ingestion_delay_secs={ELB: (5.0, 55.0)}, publish_every_secs=10,
+                                reporters={ELB: 2})
+        publisher = Publisher(MetricStore(), cw, clock, timing, seed=1)
+        first, second = sorted(publisher.arrival(ELB, k, 0) for k in (0, 1))
+        assert second - first > 10, "seed 1 draws two batches more than one publish apart"
         query = {"Id": "requests", "ReturnData": True, "MetricStat": {
             "Metric": {"Namespace": ELB, "MetricName": "RequestCount",
                        "Dimensions": [{"Name": k, "Value": v} for k, v in TG.items()]},
@@ -94,12 +123,15 @@ def test_moto_shows_a_partial_newest_period_that_grows_as_samples_arrive() -> No
                 EndTime=datetime.now(timezone.utc), ScanBy="TimestampAscending")
             return got["MetricDataResults"][0]["Values"]
 
-        for t in range(0, 71):
-            publisher.add(t, [(ELB, "RequestCount", TG, 2.0)])
-        assert read() == [80.0], "at second 70 the samples of seconds 0..39 have arrived"
-        for t in range(71, 101):
-            publisher.add(t, [(ELB, "RequestCount", TG, 2.0)])
-        assert read() == [120.0, 20.0], "minute 0 is whole; minute 1 partial"
+        t = 0
+        while t <= first + 10:
+            publisher.add(t, [(ELB, "RequestCount", TG, 2.0)] if t < 60 else [])
+            t += 1
+        assert read() == [60.0], "one reporter's half of minute 0's 120 requests"
+        while t <= second + 10:
+            publisher.add(t, [])
+            t += 1
+        assert read() == [120.0], "both halves"
 
 
 # -- alarms: once a minute at an offset, over what has arrived --------------------------------
