@@ -68,6 +68,10 @@ pub struct Config {
     pub step_settle: Duration,
     /// Period of the `RequestCount` query that tells whether traffic has left ECS.
     pub metric_period: Duration,
+    /// How long after its end a CloudWatch period counts as complete ("settled"). A newer
+    /// period is partial, a lower bound of its final value: a rule that acts on a low
+    /// reading or on no datapoint waits for settled periods (see [`crate::decide::settled`]).
+    pub metric_settle: Duration,
     /// Longest wait, from the return, for the ECS target group's requests to stop before
     /// the scale-in goes ahead anyway (clients that never pause keep a refreshed cookie).
     pub scale_in_max_wait: Duration,
@@ -146,6 +150,12 @@ impl Config {
             min_spill: vars.seconds("SPILLOVER_MIN_SPILL_SECS", 120)?,
             step_settle: vars.seconds("SPILLOVER_STEP_SETTLE_SECS", 120)?,
             metric_period: vars.seconds("SPILLOVER_METRIC_PERIOD_SECS", 60)?,
+            // CloudWatch publishes no figure for when a period is complete: data of the last
+            // minute "has not been fully aggregated" (user guide, cloudwatch-live-data), and
+            // a Lambda metric, stamped with the invocation's start, can come "several minutes"
+            // later (Lambda guide, monitoring-metrics). Monitoring vendors wait 2 minutes for
+            // Lambda and 5 for ALB; 3 minutes is the cautious default, and a setting.
+            metric_settle: vars.seconds("SPILLOVER_METRIC_SETTLE_SECS", 180)?,
             scale_in_max_wait: vars.seconds("SPILLOVER_SCALE_IN_MAX_WAIT_SECS", 1800)?,
             // Fast reaction: one check every 500 ms without backoff. A check reads the
             // target health (and the running count only when it looks ready, or the stopped
@@ -483,6 +493,7 @@ pub(crate) mod tests {
         assert_eq!(config.min_spill, Duration::from_secs(120));
         assert_eq!(config.step_settle, Duration::from_secs(120));
         assert_eq!(config.metric_period, Duration::from_secs(60));
+        assert_eq!(config.metric_settle, Duration::from_secs(180));
         assert_eq!(config.scale_in_max_wait, Duration::from_secs(1800));
         assert!(config.warm_alarm_names.is_empty());
         assert_eq!(config.poll.interval, Duration::from_millis(500));
@@ -557,6 +568,16 @@ pub(crate) mod tests {
                 "SPILLOVER_MIN_SPILL_SECS must be a finite",
             ),
             (
+                "SPILLOVER_METRIC_SETTLE_SECS",
+                "-60",
+                "SPILLOVER_METRIC_SETTLE_SECS must be a finite",
+            ),
+            (
+                "SPILLOVER_METRIC_SETTLE_SECS",
+                "3m",
+                "SPILLOVER_METRIC_SETTLE_SECS must be a number",
+            ),
+            (
                 "SPILLOVER_WAIT_BUDGET_SECS",
                 "soon",
                 "SPILLOVER_WAIT_BUDGET_SECS must be a number",
@@ -629,11 +650,13 @@ pub(crate) mod tests {
             ("SPILLOVER_POLL_INTERVAL_MS", "80.5"),
             ("SPILLOVER_POLL_MAX_INTERVAL_MS", "80.5"),
             ("SPILLOVER_MIN_SPILL_SECS", "0"),
+            ("SPILLOVER_METRIC_SETTLE_SECS", "18.5"),
         ]);
         assert_eq!(config.return_hold, Duration::from_millis(7_500));
         assert_eq!(config.poll.budget, Duration::from_secs(24));
         assert_eq!(config.poll.interval, Duration::from_micros(80_500));
         assert_eq!(config.min_spill, Duration::ZERO);
+        assert_eq!(config.metric_settle, Duration::from_millis(18_500));
     }
 
     #[test]
