@@ -11,7 +11,9 @@
 //!   time, the settle time between steps), INSUFFICIENT_DATA (and an ALARM on no data)
 //!   and the warm alarms;
 //! - [`capacity`]: scale-out (desired count, or the Application Auto Scaling minimum),
-//!   pre-warm, and the scale-in only after traffic has left ECS.
+//!   pre-warm, and the scale-in only after traffic has left ECS;
+//! - [`settled`]: which CloudWatch periods are complete; a rule that acts on a low reading
+//!   or on no datapoint reads only those.
 //!
 //! The safety rules hold for every plan:
 //! - the ECS target group never gets weight > 0 unless `min_healthy` targets are healthy
@@ -23,6 +25,7 @@
 
 mod capacity;
 pub mod hold;
+pub mod settled;
 pub mod sight;
 mod traffic;
 
