@@ -119,7 +119,9 @@ fn plan(args: &[&str]) -> Result<i32> {
             marks: Default::default(),
             drain: None,
             split_load: None,
+            split_settles_in_secs: None,
             demand_load: None,
+            demand_unsettled: false,
             alarm_silent_secs: None,
         },
     };

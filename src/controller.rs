@@ -7,6 +7,8 @@ use tracing::{info, warn};
 
 use crate::aws::Aws;
 use crate::config::Config;
+use crate::decide::settled;
+use crate::decide::sight::{SplitReading, demand_load, split_reading};
 use crate::decide::{Plan, Step, decide, percent};
 use crate::error::{Error, Result};
 use crate::marks::{self, Mark};
@@ -94,6 +96,7 @@ impl Controller {
         };
         let marks = marks::parse(&service.tags, now);
         let hold = self.config.return_hold;
+        let settle = self.config.metric_settle;
         let in_hold = |at: Option<SystemTime>| age(at).is_some_and(|a| a < hold.as_secs_f64());
         // While spilled and out of ALARM, the hold counts from when the alarms left ALARM:
         // read from their history only when a change inside the hold could hide it.
@@ -109,15 +112,24 @@ impl Controller {
         };
         // Read only when a step back may be due: split, OK, and OK for the return hold.
         let held = in_hold(out_of_alarm_since);
-        let split_load = match &alarms.spill.projections {
+        let split = match &alarms.spill.projections {
             Some(projections)
                 if loads && alarms.spill.state == AlarmState::Ok && weights.is_split() && !held =>
             {
                 self.read_split_load(projections, marks.stepped_secs_ago, now)
                     .await
-                    .unwrap_or_else(|e| unread("the alarm's reading on Lambda", e))
+                    .unwrap_or_else(|e| {
+                        let load = unread("the alarm's reading on Lambda", e);
+                        SplitReading {
+                            load,
+                            settles_in: None,
+                        }
+                    })
             }
-            _ => None,
+            _ => SplitReading {
+                load: None,
+                settles_in: None,
+            },
         };
         // Read only when a step up may be due: ALARM, and ECS below the last step.
         let below_last = self
@@ -125,14 +137,19 @@ impl Controller {
             .steps
             .last()
             .is_some_and(|&last| percent(weights) < f64::from(last));
-        let demand_load = match &alarms.spill.demands {
-            Some(demands) if loads && alarms.spill.state == AlarmState::Alarm && below_last => self
-                .aws
-                .alarms
-                .demand_load(demands)
-                .await
-                .unwrap_or_else(|e| unread("the demand", e)),
-            _ => None,
+        let (demand_load, demand_unsettled) = match &alarms.spill.demands {
+            Some(demands) if loads && alarms.spill.state == AlarmState::Alarm && below_last => {
+                match self.aws.alarms.demand_data(demands, settle).await {
+                    Ok(data) => {
+                        // Re-read the clock: the reads took time, and a period is settled by
+                        // the time it is judged at.
+                        let load = demand_load(&data, settled::horizon(SystemTime::now(), settle));
+                        (load, load.is_none())
+                    }
+                    Err(e) => (unread("the demand", e), false),
+                }
+            }
+            _ => (None, false),
         };
         // Read only when an ALARM may rest on no data: all the traffic on ECS, so Lambda
         // publishes nothing the alarms could read, and every spill alarm's missing data is
@@ -164,8 +181,10 @@ impl Controller {
             scalable,
             marks,
             drain: None,
-            split_load,
+            split_load: split.load,
+            split_settles_in_secs: split.settles_in.map(|d| d.as_secs_f64()),
             demand_load,
+            demand_unsettled,
             alarm_silent_secs,
         })
     }
@@ -183,9 +202,10 @@ impl Controller {
             .and_then(|secs| now.checked_sub(Duration::from_secs_f64(secs)));
         let hold = self.config.return_hold;
         let period = self.config.metric_period;
+        let settled_until = settled::horizon(now, self.config.metric_settle);
         self.aws
             .alarms
-            .out_of_alarm_since(spill, now, hold, period, stepped_at)
+            .out_of_alarm_since(spill, now, hold, period, stepped_at, settled_until)
             .await
             .unwrap_or_else(|e| {
                 warn!(error = %e, "could not read the alarms' history; the return hold counts from their last change");
@@ -193,53 +213,65 @@ impl Controller {
             })
     }
 
-    /// How long the spill alarms' own metric has had no datapoint, over the last return
-    /// hold and two metric periods (at least that long when it had none there).
+    /// How long the spill alarms' own metric has had no datapoint, as far as settled periods
+    /// tell ([`settled::silence`]), over the last return hold, two metric periods and the
+    /// settle time (at least the hold and two periods when it had none there).
     async fn read_silence(
         &self,
         projections: &[crate::decide::sight::Projection],
         now: SystemTime,
     ) -> Result<Option<f64>> {
         let period = self.config.metric_period;
-        let window = self.config.return_hold + period * 2;
-        let last = self
+        let settle = self.config.metric_settle;
+        let since = now - (self.config.return_hold + period * 2 + settle);
+        let starts = self
             .aws
             .alarms
-            .last_datapoint(projections, now - window, period)
+            .datapoint_starts(projections, since, period)
             .await?;
-        let silent = last.map_or(window, |end| now.duration_since(end).unwrap_or_default());
+        let silent = settled::silence(&starts, period, since, settled::horizon(now, settle));
         Ok(Some(silent.as_secs_f64()))
     }
 
     /// What the spill alarms that see the split read on Lambda lately: over the last
-    /// three metric periods, and only since the last weight change (see
-    /// [`Observed::split_load`]). Recent, not the whole return hold: the hold already says
-    /// the alarm has been calm; this says how far the next split is from its threshold now
-    /// that the demand may have fallen.
+    /// three settled metric periods and the partial ones since, and only since the last
+    /// weight change (see [`Observed::split_load`]). Recent, not the whole return hold: the
+    /// hold already says the alarm has been calm; this says how far the next split is from
+    /// its threshold now that the demand may have fallen. No query before a whole period
+    /// since the change could have settled: a partial one alone can hold the step, which
+    /// waits anyway.
     async fn read_split_load(
         &self,
         projections: &[crate::decide::sight::Projection],
         stepped_secs_ago: Option<f64>,
         now: SystemTime,
-    ) -> Result<Option<f64>> {
+    ) -> Result<SplitReading> {
         let period = self.config.metric_period;
-        let recent = period * 3;
+        let settle = self.config.metric_settle;
+        let recent = settle + period * 3;
         let since_step = stepped_secs_ago
             .map(Duration::from_secs_f64)
-            .unwrap_or(recent);
-        // No whole period since the last weight change yet: nothing to read (and a query
-        // from the very second it was made is refused: "StartTime must not equal EndTime").
-        if since_step < period {
-            return Ok(None);
+            .unwrap_or(recent)
+            .min(recent);
+        let since = now - since_step;
+        // No period since the change can have settled: no query (one from the very second
+        // of the change would be refused anyway: "StartTime must not equal EndTime").
+        if since_step < settle + period {
+            let none = vec![Vec::new(); projections.len()];
+            let horizon = settled::horizon(now, settle);
+            return Ok(split_reading(projections, &none, since, period, horizon));
         }
-        let since = now - since_step.min(recent);
-        self.aws
+        let points = self
+            .aws
             .alarms
-            .split_load(projections, since, self.config.metric_period)
-            .await
+            .projection_datapoints(projections, since, period)
+            .await?;
+        let horizon = settled::horizon(SystemTime::now(), settle);
+        Ok(split_reading(projections, &points, since, period, horizon))
     }
 
-    /// The ECS target group's deregistration delay and its `RequestCount` over the window.
+    /// The ECS target group's deregistration delay and its `RequestCount` over the window
+    /// (the decision makes it reach past the settle time: see `decide::capacity`).
     async fn read_drain(&self, window_secs: f64) -> Result<Drain> {
         let (target_group, load_balancer) = self.aws.listener.ecs_metric_dimensions()?;
         let window = Duration::from_secs_f64(window_secs);

@@ -122,7 +122,9 @@ mod tests {
             marks: Default::default(),
             drain: None,
             split_load: None,
+            split_settles_in_secs: None,
             demand_load: None,
+            demand_unsettled: false,
             alarm_silent_secs: None,
         }
     }

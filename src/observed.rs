@@ -123,21 +123,32 @@ pub struct Observed {
     pub drain: Option<Drain>,
     /// The load the spill alarms that see the split measured on Lambda since the last
     /// weight change, as a share of their thresholds (the highest value over the threshold,
-    /// 1.0 = at the threshold). Read only while traffic is split, the alarms are OK and each
-    /// one that sees the split can be projected (see [`crate::decide::sight::projectable`]).
+    /// 1.0 = at the threshold), over settled and partial periods alike: a partial one is a
+    /// lower bound (see [`crate::decide::settled`]). Read only while traffic is split, the
+    /// alarms are OK and each one that sees the split can be projected (see
+    /// [`crate::decide::sight::projectable`]).
     #[serde(default)]
     pub split_load: Option<f64>,
+    /// Set when that reading has no settled period since the last weight change yet: the
+    /// seconds until one surely has. A step back waits for it.
+    #[serde(default)]
+    pub split_settles_in_secs: Option<f64>,
     /// The demand the spill alarms read, as a share of their thresholds (the highest over
-    /// their last periods and over the alarms, 1.0 = at the threshold). Read only while
-    /// they are in ALARM, every one is blind to the split and reads the demand (see
+    /// their last settled periods, carried along their rise, and their partial ones, and
+    /// over the alarms, 1.0 = at the threshold). Read only while they are in ALARM, every
+    /// one is blind to the split and reads the demand (see
     /// [`crate::decide::sight::reads_demand`]), and ECS is below the last step.
     #[serde(default)]
     pub demand_load: Option<f64>,
-    /// Seconds since the spill alarms' own metric last had a datapoint (the end of its
-    /// period), at least: read only while they are in ALARM with all the traffic on ECS and
-    /// each one is the app function's `ConcurrentExecutions` (see
-    /// [`crate::decide::sight::projectable`]). Lambda publishes it only while invoked, so an
-    /// ALARM then rests on no data (`TreatMissingData: breaching` or `ignore`).
+    /// The demand was read but an alarm had no settled period: the steps go as configured.
+    #[serde(default)]
+    pub demand_unsettled: bool,
+    /// Seconds the spill alarms' own metric has had no datapoint, at least, as settled
+    /// periods tell: from the end of the last period with one to `SPILLOVER_METRIC_SETTLE_SECS`
+    /// ago (0 when a newer, partial period has one). Read only while they are in ALARM with
+    /// all the traffic on ECS and each one is the app function's `ConcurrentExecutions`
+    /// (see [`crate::decide::sight::projectable`]). Lambda publishes it only while invoked,
+    /// so an ALARM then rests on no data (`TreatMissingData: breaching` or `ignore`).
     #[serde(default)]
     pub alarm_silent_secs: Option<f64>,
 }
@@ -173,7 +184,9 @@ pub struct Drain {
     /// The ECS target group's `deregistration_delay.timeout_seconds`.
     pub deregistration_delay_secs: f64,
     /// Its `RequestCount` summed over the last `window_secs` (no datapoints = 0: ELB
-    /// publishes nothing for a period without requests).
+    /// publishes nothing for a period without requests). The window reaches back past the
+    /// settle time, so that its settled periods cover the stickiness window; the newer,
+    /// partial ones count too, as the lower bounds they are.
     pub requests: f64,
     pub window_secs: f64,
 }

@@ -12,9 +12,10 @@ use aws_sdk_cloudwatch::types::{
 
 use super::Calls;
 use crate::decide::hold::{self, Transition};
+use crate::decide::settled::Datapoint;
 pub use crate::decide::sight::MetricRef;
 use crate::decide::sight::{
-    MathQuery, Projection, Sight, demand_ahead, projectable, reads_demand, sight,
+    DEMAND_PERIODS, DemandData, MathQuery, Projection, Sight, projectable, reads_demand, sight,
 };
 use crate::error::{Error, Result};
 use crate::observed::AlarmState;
@@ -397,7 +398,8 @@ impl Alarms {
     /// over the last `window`: for each alarm whose state changed inside the window, the
     /// time it left ALARM, from its history and, when its metric can be read, its
     /// datapoints in periods of `period` ([`hold::out_of_alarm_since`]); the latest over
-    /// the alarms. An alarm that changed before the window counts from its change.
+    /// the alarms. An alarm that changed before the window counts from its change. Periods
+    /// that ended after `settled_until` may still get their datapoint.
     pub async fn out_of_alarm_since(
         &self,
         reading: &Reading,
@@ -405,6 +407,7 @@ impl Alarms {
         window: Duration,
         period: Duration,
         stepped_at: Option<SystemTime>,
+        settled_until: SystemTime,
     ) -> Result<Option<SystemTime>> {
         let since = now - window;
         let mut latest: Option<SystemTime> = None;
@@ -421,6 +424,7 @@ impl Alarms {
                                 .datapoint_starts(std::slice::from_ref(p), since - period, period)
                                 .await?,
                             period,
+                            settled_until,
                             stepped_at,
                         }),
                         None => None,
@@ -570,24 +574,22 @@ impl Alarms {
 }
 
 impl Alarms {
-    /// The highest reading over its threshold among `alarms`, from the periods that began
-    /// at or after `since` (`GetMetricData`, one query per alarm, in periods of `period`).
-    /// `None` when an alarm has no such datapoint yet: Lambda publishes
-    /// `ConcurrentExecutions` only while it is invoked, and a period that began before the
-    /// last weight change mixes two splits.
+    /// The datapoints of each of `alarms`' metrics since `since` (`GetMetricData`, one
+    /// query per alarm, in periods of `period`), in the order of `alarms`, each with the
+    /// start of its period. Lambda publishes `ConcurrentExecutions` only while it is
+    /// invoked, so a period without invocations has none.
     /// <https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html>
-    pub async fn split_load(
+    pub async fn projection_datapoints(
         &self,
         alarms: &[Projection],
         since: SystemTime,
         period: Duration,
-    ) -> Result<Option<f64>> {
+    ) -> Result<Vec<Vec<Datapoint>>> {
+        let mut points = vec![Vec::new(); alarms.len()];
         if alarms.is_empty() {
-            return Ok(None);
+            return Ok(points);
         }
         let queries = projection_queries(alarms, period);
-        let since_secs = DateTime::from(since).secs();
-        let mut highest: Vec<Option<f64>> = vec![None; alarms.len()];
         for result in self.metric_data(queries, since, SystemTime::now()).await? {
             let Some(i) = result
                 .id()
@@ -597,36 +599,14 @@ impl Alarms {
             else {
                 continue;
             };
-            let points = result.timestamps().iter().zip(result.values());
-            for (at, value) in points {
-                if at.secs() < since_secs {
-                    continue;
-                }
-                let load = value / alarms[i].threshold;
-                highest[i] = Some(highest[i].map_or(load, |h| h.max(load)));
-            }
+            points[i].extend(datapoints(&result));
         }
-        Ok(highest
-            .into_iter()
-            .try_fold(0.0_f64, |acc, h| h.map(|h| acc.max(h))))
-    }
-
-    /// When the newest period with a datapoint of any of `alarms`' metrics ended, since
-    /// `since` (`GetMetricData`, one query per alarm, in periods of `period`). `None` when
-    /// there is none: Lambda publishes `ConcurrentExecutions` only while it is invoked.
-    pub async fn last_datapoint(
-        &self,
-        alarms: &[Projection],
-        since: SystemTime,
-        period: Duration,
-    ) -> Result<Option<SystemTime>> {
-        let starts = self.datapoint_starts(alarms, since, period).await?;
-        Ok(starts.into_iter().max().map(|start| start + period))
+        Ok(points)
     }
 
     /// The starts of the periods since `since` in which any of `alarms`' metrics had a
     /// datapoint.
-    async fn datapoint_starts(
+    pub async fn datapoint_starts(
         &self,
         alarms: &[Projection],
         since: SystemTime,
@@ -674,13 +654,16 @@ fn projection_queries(alarms: &[Projection], period: Duration) -> Vec<MetricData
 }
 
 impl Alarms {
-    /// The demand the alarms read, as a share of their thresholds: for each, its whole
-    /// periods among the last [`DEMAND_PERIODS`] (`GetMetricData` of its own queries, one
-    /// call per alarm), read ahead along a rise ([`demand_ahead`]); the highest over the
-    /// alarms. `None` when an alarm has no whole period there.
+    /// The datapoints of the query each alarm evaluates over the last `settle` time and the
+    /// [`DEMAND_PERIODS`] periods before it (`GetMetricData` of its own queries, one call
+    /// per alarm), with its period and threshold, in the order of `demands`.
     /// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html>
-    pub async fn demand_load(&self, demands: &[Demand]) -> Result<Option<f64>> {
-        let mut highest: Option<f64> = None;
+    pub async fn demand_data(
+        &self,
+        demands: &[Demand],
+        settle: Duration,
+    ) -> Result<Vec<DemandData>> {
+        let mut all = Vec::with_capacity(demands.len());
         for demand in demands {
             let period = demand
                 .queries
@@ -691,7 +674,7 @@ impl Alarms {
                 .max(1);
             let period = Duration::from_secs(u64::from(period.unsigned_abs()));
             let end = SystemTime::now();
-            let start = query_start(end, period * DEMAND_PERIODS, period);
+            let start = query_start(end, settle + period * DEMAND_PERIODS, period);
             // The value is the query the alarm evaluates (`ReturnData`, true by default).
             let evaluated: Vec<&str> = demand
                 .queries
@@ -699,32 +682,37 @@ impl Alarms {
                 .filter(|q| q.return_data().unwrap_or(true))
                 .filter_map(|q| q.id())
                 .collect();
-            // Whole periods only: a datapoint is stamped with its period's start, and the
-            // one still being filled reads low.
-            let whole_before = DateTime::from(end - period).secs();
-            let mut points: Vec<(i64, f64)> = self
+            let points = self
                 .metric_data(demand.queries.clone(), start, end)
                 .await?
                 .iter()
                 .filter(|r| r.id().is_some_and(|id| evaluated.contains(&id)))
-                .flat_map(|r| r.timestamps().iter().zip(r.values()))
-                .filter(|(at, _)| at.secs() <= whole_before)
-                .map(|(at, value)| (at.secs(), *value))
+                .flat_map(datapoints)
                 .collect();
-            points.sort_by_key(|(at, _)| *at);
-            let values: Vec<f64> = points.into_iter().map(|(_, v)| v).collect();
-            let Some(value) = demand_ahead(&values) else {
-                return Ok(None);
-            };
-            let load = value / demand.threshold;
-            highest = Some(highest.map_or(load, |h| h.max(load)));
+            all.push(DemandData {
+                points,
+                period,
+                threshold: demand.threshold,
+            });
         }
-        Ok(highest)
+        Ok(all)
     }
 }
 
-/// How many of an alarm's periods a demand reading looks back over.
-pub const DEMAND_PERIODS: u32 = 3;
+/// A result's datapoints, each stamped with the start of its period.
+fn datapoints(result: &MetricDataResult) -> Vec<Datapoint> {
+    result
+        .timestamps()
+        .iter()
+        .zip(result.values())
+        .filter_map(|(at, &value)| {
+            Some(Datapoint {
+                start: SystemTime::try_from(*at).ok()?,
+                value,
+            })
+        })
+        .collect()
+}
 
 /// Where a query that must see every request of the last `window` starts: one period
 /// before the window. A datapoint is stamped with the start of its period and

@@ -11,9 +11,11 @@
 //!   listener changes eventually, so the next run scales in;
 //! - every alarm has been out of ALARM for the return hold (and the warm alarms too);
 //! - the stickiness window (at least one metric period) has passed since the return, and
-//!   the target group's deregistration delay too;
-//! - the ECS target group's `RequestCount` over that window is 0: sticky clients stay on
-//!   the target group they got, whatever the weights, as long as their cookie lives;
+//!   settled (`SPILLOVER_METRIC_SETTLE_SECS` more), and the target group's deregistration
+//!   delay too;
+//! - the ECS target group's `RequestCount` over that window and since is 0: sticky clients
+//!   stay on the target group they got, whatever the weights, as long as their cookie
+//!   lives, and a period counts as empty only once it has settled;
 //! - or, so that it is never stuck, `SPILLOVER_SCALE_IN_MAX_WAIT_SECS` has passed since the
 //!   return: a client that never pauses for a whole window refreshes its cookie forever
 //!   (a monitor, a long session), and the tasks would otherwise stay for it.
@@ -77,21 +79,30 @@ pub(super) fn scale_in(draft: &mut Draft, calm: &Result<(), Held>) {
         return;
     }
     let window = f64::from(o.sticky_secs).max(c.metric_period.as_secs_f64());
+    // A `RequestCount` of 0 proves nothing until its period has settled: ELB's datapoints
+    // come late, and a period with requests has none yet (see `settled`). So the window
+    // that must be empty is the one that ended the settle time ago, after the return.
+    let settle = c.metric_settle.as_secs_f64();
     if let Some(age) = o.marks.returned_secs_ago
-        && age < window
+        && age < window + settle
     {
+        let why = if age < window {
+            "sticky sessions may still reach ECS"
+        } else {
+            "the ECS target group's RequestCount since the return has not settled"
+        };
         draft.note(format!(
-            "scale-in waits {:.0}s more: sticky sessions may still reach ECS",
-            window - age
+            "scale-in waits {:.0}s more: {why}",
+            window + settle - age
         ));
-        draft.scale_in_after_secs = Some(window - age);
+        draft.scale_in_after_secs = Some(window + settle - age);
         return;
     }
     let Some(drain) = o.drain else {
         draft.note(format!(
-            "scale-in due once the ECS target group's RequestCount over {window:.0}s is read"
+            "scale-in due once the ECS target group's RequestCount over {window:.0}s, settled, is read"
         ));
-        draft.needs_drain_window_secs = Some(window);
+        draft.needs_drain_window_secs = Some(window + settle);
         return;
     };
     if let Some(age) = o.marks.returned_secs_ago

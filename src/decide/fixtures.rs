@@ -23,7 +23,9 @@ impl Observed {
             marks: Marks::default(),
             drain: None,
             split_load: None,
+            split_settles_in_secs: None,
             demand_load: None,
+            demand_unsettled: false,
             alarm_silent_secs: None,
         }
     }
@@ -146,6 +148,24 @@ impl Observed {
         Observed {
             split_load: Some(load),
             ..self
+        }
+    }
+
+    /// The split reading has no settled period since the last weight change; one will
+    /// have in `secs`.
+    pub fn with_split_unsettled(self, secs: f64) -> Self {
+        Observed {
+            split_settles_in_secs: Some(secs),
+            ..self
+        }
+    }
+
+    /// The blind alarms read the demand, but none has a settled period.
+    pub fn with_demand_unsettled(self) -> Self {
+        Observed {
+            demand_load: None,
+            demand_unsettled: true,
+            ..self.blind()
         }
     }
 

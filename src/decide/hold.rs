@@ -18,10 +18,11 @@
 //!   notBreaching` goes OK instead of INSUFFICIENT_DATA at the same moment, and is held
 //!   the same way.
 //! - An ALARM that has rested on no data for the same hold counts as INSUFFICIENT_DATA of
-//!   that age ([`on_no_data`]). The same alarm with `TreatMissingData: breaching` (missing
-//!   data is breaching) or `ignore` (the state stays) stays in ALARM once Lambda gets
-//!   nothing, and would hold a spill for ever: the same step down lets it read again. Its
-//!   time in ALARM on no data does not count against the hold either
+//!   that age ([`on_no_data`]), the silence read from settled periods only. The same alarm
+//!   with `TreatMissingData: breaching` (missing data is breaching) or `ignore` (the state
+//!   stays) stays in ALARM once Lambda gets nothing, and would hold a spill for ever: the
+//!   same step down lets it read again. Its time in ALARM on no data does not count
+//!   against the hold either
 //!   ([`out_of_alarm_since`] with its datapoints). The controller reads them only for such
 //!   alarms: with `missing` or `notBreaching`, an ALARM rests on a datapoint or on
 //!   someone's `SetAlarmState`.
@@ -56,6 +57,9 @@ const SAME_CHANGE_SECS: u64 = 5;
 pub struct Datapoints {
     pub starts: Vec<SystemTime>,
     pub period: Duration,
+    /// The settle horizon ([`crate::decide::settled::horizon`]): a period that ended after it
+    /// may have a datapoint still on its way, so no datapoint there proves no silence.
+    pub settled_until: SystemTime,
     /// The last weight change: the data that follows it is what that change let Lambda
     /// report, and says nothing of the ALARM before it.
     pub stepped_at: Option<SystemTime>,
@@ -70,7 +74,8 @@ pub struct Datapoints {
 /// With the alarm's `data`, a time in ALARM during which its metric had no datapoint (the
 /// periods it evaluated, from one period before it entered ALARM to one before it left, or
 /// before the last weight change if that came first) is an ALARM on no data, like
-/// [`on_no_data`]'s, and does not count.
+/// [`on_no_data`]'s, and does not count: once those periods have all settled. Until then
+/// the datapoint may be on its way, and the ALARM counts.
 pub fn out_of_alarm_since(
     changes: &[Transition],
     since: SystemTime,
@@ -99,7 +104,7 @@ pub fn out_of_alarm_since(
                 .filter(|&at| at > entered)
                 .map_or(left, |at| at.min(left));
             let (from, to) = (entered - d.period, end - d.period);
-            !d.starts.iter().any(|&s| s >= from && s < to)
+            end <= d.settled_until && !d.starts.iter().any(|&s| s >= from && s < to)
         })
     };
     let mut entered = since;
@@ -117,20 +122,29 @@ pub fn out_of_alarm_since(
 /// The observed state as the return rules see it when the spill alarms are in ALARM on no
 /// data (`alarm_silent_secs`) for at least the return hold: INSUFFICIENT_DATA, as old as
 /// the silence. `None` otherwise. The silence counts from the last weight change at most
-/// (`spillover:stepped-at`): before it Lambda had a share, and the alarm read it.
+/// (`spillover:stepped-at`): before it Lambda had a share, and the alarm read it. Both
+/// count only up to `SPILLOVER_METRIC_SETTLE_SECS` ago: a newer period without a datapoint
+/// proves nothing, its datapoint may be on its way (see [`crate::decide::settled`]).
 pub fn on_no_data(observed: &Observed, config: &Config) -> Option<Observed> {
+    let silent = settled_silence(observed, config)?;
+    (silent >= config.return_hold.as_secs_f64()).then(|| Observed {
+        alarm: AlarmState::InsufficientData,
+        alarm_age_secs: Some(silent),
+        ..observed.clone()
+    })
+}
+
+/// How long the spill alarms in ALARM have rested on no data, as settled periods tell:
+/// the silence read, from the last weight change at most (see [`on_no_data`]). `None` when
+/// not read, or out of ALARM.
+pub fn settled_silence(observed: &Observed, config: &Config) -> Option<f64> {
     let read = observed.alarm_silent_secs?;
+    let settle = config.metric_settle.as_secs_f64();
     let silent = observed
         .marks
         .stepped_secs_ago
-        .map_or(read, |stepped| read.min(stepped));
-    (observed.alarm == AlarmState::Alarm && silent >= config.return_hold.as_secs_f64()).then(|| {
-        Observed {
-            alarm: AlarmState::InsufficientData,
-            alarm_age_secs: Some(silent),
-            ..observed.clone()
-        }
-    })
+        .map_or(read, |stepped| read.min((stepped - settle).max(0.0)));
+    (observed.alarm == AlarmState::Alarm).then_some(silent)
 }
 
 /// Why a return waits, and for how long at least.

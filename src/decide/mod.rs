@@ -184,6 +184,12 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
             "the alarm has had no datapoint for {:.0}s with all traffic on ECS (TreatMissingData breaching or ignore): counted as INSUFFICIENT_DATA",
             observed.alarm_age_secs.unwrap_or_default()
         ));
+    } else if let Some(silent) = hold::settled_silence(observed, config).filter(|&s| s > 0.0) {
+        draft.note(format!(
+            "the alarm's metric has had no datapoint for {silent:.0}s of the {:.0}s return hold, in periods that have settled ({:.0}s after they end)",
+            config.return_hold.as_secs_f64(),
+            config.metric_settle.as_secs_f64()
+        ));
     }
     protect(&mut draft);
     let intent = if observed.alarm == AlarmState::Alarm {

@@ -104,10 +104,18 @@ pub(super) fn step_up(draft: &mut Draft) {
     };
     // Only the excess moves: when the alarms read the demand (`sight::reads_demand`), ECS
     // takes what Lambda should not carry and no more, as often as the flapping bound allows.
+    // The ALARM decides the spill; the reading only makes a step smaller, so it comes from
+    // settled periods (`sight::demand_load`), and without one the steps go as configured.
     let excess = o
         .demand_load
         .and_then(super::sight::excess_percent)
         .filter(|_| c.steps.len() > 1);
+    if o.demand_unsettled && c.steps.len() > 1 && next_step.is_some() {
+        draft.note(format!(
+            "the demand has no settled period yet (periods settle {:.0}s after they end): the steps as configured",
+            c.metric_settle.as_secs_f64()
+        ));
+    }
     let next_step = match (next_step, excess) {
         (Some(_), Some(excess)) if f64::from(excess) <= now + EPSILON => {
             draft.note(format!(
@@ -194,9 +202,11 @@ pub(super) fn step_down(draft: &mut Draft, calm: &Result<(), super::hold::Held>)
     // An alarm that sees the split says OK about Lambda's share alone. When its reading can
     // be carried to the next split (`sight::projectable`), the step waits until it would
     // still be under the threshold there: an OK at 50 % with Lambda at 70 of 90 would be
-    // 140 with all of it, a throttled return and a second spill.
-    if !at_once
-        && o.alarm == AlarmState::Ok
+    // 140 with all of it, a throttled return and a second spill. A partial period is a
+    // lower bound: one already over holds the step; one under proves nothing, and the step
+    // waits for a settled period (`sight::split_reading`).
+    let foreseen = !at_once && o.alarm == AlarmState::Ok;
+    if foreseen
         && let Some(load) = o.split_load
         && let Some(there) = super::sight::carried(load, now, f64::from(next))
         && there >= 1.0
@@ -206,6 +216,14 @@ pub(super) fn step_down(draft: &mut Draft, calm: &Result<(), super::hold::Held>)
             there * 100.0,
             load * 100.0
         ));
+        return;
+    }
+    if foreseen && let Some(secs) = o.split_settles_in_secs {
+        draft.note(format!(
+            "{now:.0}% stays on ECS: the alarm's reading on Lambda since the last weight change has no settled period yet (periods settle {:.0}s after they end)",
+            draft.config.metric_settle.as_secs_f64()
+        ));
+        draft.return_after_secs = Some(secs);
         return;
     }
     draft.note(match (next, at_once) {

@@ -357,23 +357,21 @@ impl Fake {
                         evaluated.expression().unwrap(),
                         ids.join(",")
                     ));
-                    // One whole 60 s period each, oldest first, newest first in the answer
-                    // (CloudWatch's default order), and the period still being filled.
-                    let mut values = w.demand.clone().unwrap_or_default();
+                    // One 60 s period each, oldest first: the settled ones, the newest of
+                    // them ended 181 s ago, then the partial ones, the newest still being
+                    // filled; newest first in the answer (CloudWatch's default order).
                     let end = r.end_time().unwrap().secs();
-                    let mut stamps: Vec<_> = (0..values.len() as i64)
-                        .map(|i| {
-                            aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-                                end - 60 * (values.len() as i64 - i) - 1,
-                            )
-                        })
+                    let settled = w.demand.clone().unwrap_or_default();
+                    let partial = w.demand_partial.clone();
+                    let n = settled.len() as i64;
+                    let p = partial.len() as i64;
+                    let mut stamps: Vec<_> = (0..n)
+                        .map(|i| end - 181 - 60 * (n - i))
+                        .chain((0..p).map(|i| end - 30 - 60 * (p - 1 - i)))
+                        .map(aws_sdk_cloudwatch::primitives::DateTime::from_secs)
                         .collect();
-                    if !values.is_empty() {
-                        values.push(1.0);
-                        stamps.push(aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-                            end - 30,
-                        ));
-                    }
+                    let mut values = settled;
+                    values.extend(partial);
                     values.reverse();
                     stamps.reverse();
                     return GetMetricDataOutput::builder()
@@ -402,38 +400,29 @@ impl Fake {
                     stat.stat().unwrap(),
                     stat.period().unwrap(),
                 ));
-                if metric.metric_name() == Some("ConcurrentExecutions")
-                    && window >= 360
-                    && let Some(ago) = &w.concurrency_periods_ago
-                {
-                    let end = r.end_time().unwrap().secs();
-                    let stamps: Vec<_> = ago
-                        .iter()
-                        .map(|a| {
-                            aws_sdk_cloudwatch::primitives::DateTime::from_secs(end - *a as i64)
-                        })
-                        .collect();
-                    return GetMetricDataOutput::builder()
-                        .metric_data_results(
-                            MetricDataResult::builder()
-                                .id(query.id().unwrap())
-                                .set_values(Some(vec![30.0; stamps.len()]))
-                                .set_timestamps(Some(stamps))
-                                .build(),
-                        )
-                        .build();
-                }
                 if metric.metric_name() == Some("ConcurrentExecutions") {
-                    // Stamped inside the query's range, as CloudWatch would.
-                    let values = w.concurrency.clone().unwrap_or_default();
-                    let at = aws_sdk_cloudwatch::primitives::DateTime::from_secs(
-                        r.end_time().unwrap().secs() - 30,
-                    );
+                    // The periods that began inside the query's range.
+                    let (start, end) =
+                        (r.start_time().unwrap().secs(), r.end_time().unwrap().secs());
+                    let (stamps, values): (Vec<_>, Vec<_>) = w
+                        .concurrency
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(ago, value)| (end - ago as i64, value))
+                        .filter(|(at, _)| *at >= start && *at < end)
+                        .map(|(at, value)| {
+                            (
+                                aws_sdk_cloudwatch::primitives::DateTime::from_secs(at),
+                                value,
+                            )
+                        })
+                        .unzip();
                     return GetMetricDataOutput::builder()
                         .metric_data_results(
                             MetricDataResult::builder()
                                 .id(query.id().unwrap())
-                                .set_timestamps(Some(vec![at; values.len()]))
+                                .set_timestamps(Some(stamps))
                                 .set_values(Some(values))
                                 .build(),
                         )

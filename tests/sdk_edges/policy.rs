@@ -86,21 +86,20 @@ async fn a_return_waits_for_the_alarm_to_be_ok_for_the_hold() {
     );
 }
 
-/// Half on ECS after a step down 130 s ago, the concurrency alarm OK for 20 s and low
+/// Half on ECS after a step down 250 s ago, the concurrency alarm OK for 20 s and low
 /// enough for Lambda to take it all; its state changes before that are `history`. Its
-/// metric had a datapoint in the periods that began 150 and 50 s ago.
+/// metric has had a datapoint in every period since the step, and none before it.
 fn probed(history: Option<Vec<(u64, &'static str, &'static str)>>) -> Fake {
     let mut world = World {
         alarm_changed_secs_ago: 20,
         alarm_history: history,
-        concurrency_periods_ago: Some(vec![150, 50]),
+        concurrency: Some(vec![(245, 30.0), (185, 30.0), (125, 30.0), (65, 30.0)]),
         ..World::spilled()
             .with_alarm(StateValue::Ok)
             .with_mark("spillover:shifted-at", 900)
-            .with_mark("spillover:stepped-at", 130)
+            .with_mark("spillover:stepped-at", 250)
     };
     world.weights = (1, 1);
-    world.concurrency = Some(vec![30.0]);
     Fake::new(world)
 }
 
@@ -108,12 +107,12 @@ fn probed(history: Option<Vec<(u64, &'static str, &'static str)>>) -> Fake {
 async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
     let steps = [("SPILLOVER_STEPS", "50,100")];
     let returned = ["weights lambda=1 ecs=0"];
-    // The alarm went blind at 100 % (ALARM -> INSUFFICIENT_DATA, 420 s ago), the step down
+    // The alarm went blind at 100 % (ALARM -> INSUFFICIENT_DATA, 720 s ago), the step down
     // after that hold gave Lambda traffic again, and the alarm went OK: out of ALARM for
     // the whole hold, so the spill goes on back.
     let fake = probed(Some(vec![
         (20, "INSUFFICIENT_DATA", "OK"),
-        (420, "ALARM", "INSUFFICIENT_DATA"),
+        (720, "ALARM", "INSUFFICIENT_DATA"),
     ]));
     let summary = run(&fake.controller(&steps)).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
@@ -129,9 +128,9 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
         Some(vec![
             (20, "ALARM", "OK"),
             (200, "INSUFFICIENT_DATA", "ALARM"),
-            (420, "ALARM", "INSUFFICIENT_DATA"),
+            (720, "ALARM", "INSUFFICIENT_DATA"),
         ]),
-        Some(vec![(420, "ALARM", "INSUFFICIENT_DATA")]),
+        Some(vec![(720, "ALARM", "INSUFFICIENT_DATA")]),
         None,
     ];
     for history in held {
@@ -145,10 +144,9 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
     }
 
     // An ALARM on no data (TreatMissingData breaching) until the step down: its metric had
-    // no datapoint from before the hold until the period that began 50 s ago, the step's.
-    // That time in ALARM does not count, and the spill goes on back.
+    // no datapoint from before the hold until the step's periods. Those before the step
+    // have settled: that time in ALARM does not count, and the spill goes on back.
     let fake = probed(None);
-    fake.world.lock().unwrap().concurrency_periods_ago = Some(vec![50]);
     fake.world.lock().unwrap().treat_missing = Some("breaching");
     let summary = run(&fake.controller(&steps)).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
@@ -156,7 +154,6 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
     // The same with missing data missing: an ALARM on no data is someone's SetAlarmState,
     // and counts.
     let fake = probed(None);
-    fake.world.lock().unwrap().concurrency_periods_ago = Some(vec![50]);
     let summary = run(&fake.controller(&steps)).await;
     assert_eq!(summary.outcome, Outcome::NoOp);
     assert!(fake.writes().is_empty());
@@ -168,7 +165,7 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
     );
     let fake = probed(Some(vec![
         (20, "INSUFFICIENT_DATA", "OK"),
-        (420, "ALARM", "INSUFFICIENT_DATA"),
+        (720, "ALARM", "INSUFFICIENT_DATA"),
     ]));
     let controller = fake.controller_with_reads(&steps, &fake.get_metric_data, &denied_history);
     let summary = run(&controller).await;
@@ -198,7 +195,7 @@ async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
     // The concurrency alarm with TreatMissingData breaching, all traffic on ECS for long:
     // Lambda publishes nothing and the alarm stays in ALARM.
     let steps = [("SPILLOVER_STEPS", "50,100")];
-    let silent = |datapoints: Vec<f64>| {
+    let silent = |datapoints: Vec<(u64, f64)>| {
         Fake::new(World {
             concurrency: Some(datapoints),
             treat_missing: Some("breaching"),
@@ -212,14 +209,14 @@ async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(420.0));
     assert_eq!(fake.writes()[1..], ["weights lambda=1 ecs=1"]);
-    // The alarm's own metric and statistic, over the hold and two periods.
+    // The alarm's own metric and statistic, over the hold, two periods and the settle time.
     assert_eq!(
         fake.world.lock().unwrap().metric_queries,
-        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=420"]
+        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=600"]
     );
 
     // A datapoint in the last period: the ALARM is real, and the spill stays.
-    let fake = silent(vec![95.0]);
+    let fake = silent(vec![(30, 95.0)]);
     let summary = run(&fake.controller(&steps)).await;
     assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(0.0));
     assert!(fake.writes().is_empty());
@@ -252,6 +249,50 @@ async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
 }
 
 #[tokio::test]
+async fn an_alarm_on_no_data_counts_its_silence_only_up_to_the_settled_periods() {
+    // The concurrency alarm with TreatMissingData breaching, all traffic on ECS for long.
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    let silent = |datapoints: Vec<(u64, f64)>| {
+        Fake::new(World {
+            concurrency: Some(datapoints),
+            treat_missing: Some("breaching"),
+            ..World::spilled()
+                .with_mark("spillover:shifted-at", 900)
+                .with_mark("spillover:stepped-at", 900)
+        })
+    };
+    // The last datapoint's period ended 360 s ago: more than the hold (300 s), but only
+    // 180 s of that silence has settled; the rest may still bring a late datapoint.
+    let fake = silent(vec![(420, 95.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let secs = summary.observed.unwrap().alarm_silent_secs.unwrap();
+    assert!((180.0..181.0).contains(&secs), "{secs}");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // A datapoint in a partial period, not the last: not silent.
+    let fake = silent(vec![(150, 95.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.unwrap().alarm_silent_secs, Some(0.0));
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // Silent for the hold up to the settle horizon: the step down.
+    let fake = silent(vec![(540, 95.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    let secs = summary.observed.unwrap().alarm_silent_secs.unwrap();
+    assert!((300.0..301.0).contains(&secs), "{secs}");
+    assert_eq!(fake.writes()[1..], ["weights lambda=1 ecs=1"]);
+    // The last weight change 400 s ago: the silence since it has settled for 220 s only.
+    let fake = silent(vec![]);
+    fake.world
+        .lock()
+        .unwrap()
+        .set_mark("spillover:stepped-at", 400);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[tokio::test]
 async fn a_scalable_target_gets_its_minimum_raised_and_restored_never_its_desired_count() {
     let fake = Fake::new(World {
         scalable: Some((0, 10)),
@@ -281,11 +322,12 @@ async fn a_scalable_target_gets_its_minimum_raised_and_restored_never_its_desire
         world.set_mark("spillover:stepped-at", 3600);
     }
     run(&fake.controller(&[])).await;
-    // Traffic left long ago: the saved minimum goes back, and its tag.
+    // Traffic left long ago (the stickiness window, 3600 s, has passed and settled): the
+    // saved minimum goes back, and its tag.
     fake.world
         .lock()
         .unwrap()
-        .set_mark("spillover:returned-at", 3600);
+        .set_mark("spillover:returned-at", 3600 + 180);
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(
@@ -329,18 +371,25 @@ async fn a_warm_alarm_scales_out_at_weight_zero_and_in_after_it_clears() {
     assert_eq!(fake.modify_listener.num_calls(), 0);
 }
 
-#[tokio::test]
-async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_it_all() {
-    // Half on ECS, the alarm OK for two hours, the last step long ago: only the reading
-    // can hold the return. Lambda reads 70 of the alarm's 90 with half the traffic.
+/// Half on ECS since a step `stepped_secs_ago`, long after the shift, the concurrency alarm
+/// OK for two hours: only its reading can hold the return. Its datapoints as (seconds ago
+/// their 60 s period began, value).
+fn half_and_calm(stepped_secs_ago: u64, concurrency: Vec<(u64, f64)>) -> Fake {
     let mut world = World::spilled()
         .with_alarm(StateValue::Ok)
         .with_mark("spillover:shifted-at", 7200)
-        .with_mark("spillover:stepped-at", 7200);
+        .with_mark("spillover:stepped-at", stepped_secs_ago);
     world.weights = (1, 1);
-    world.concurrency = Some(vec![40.0, 70.0]);
-    let fake = Fake::new(world);
-    let controller = fake.controller(&[("SPILLOVER_STEPS", "50,100")]);
+    world.concurrency = Some(concurrency);
+    Fake::new(world)
+}
+
+#[tokio::test]
+async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_it_all() {
+    // Lambda read 70 of the alarm's 90 with half the traffic, in a settled period.
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    let fake = half_and_calm(7200, vec![(310, 40.0), (250, 70.0)]);
+    let controller = fake.controller(&steps);
     let summary = run(&controller).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(summary.outcome, Outcome::NoOp);
@@ -350,14 +399,15 @@ async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_i
         "{reason}"
     );
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-    // The alarm's own metric, statistic and dimensions, over the last three periods.
+    // The alarm's own metric, statistic and dimensions, over the last three periods and
+    // the settle time before them.
     assert_eq!(
         fake.world.lock().unwrap().metric_queries,
-        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=180"]
+        ["AWS/Lambda ConcurrentExecutions FunctionName=web-app Maximum period=60 window=360"]
     );
 
     // The overload is over: 15 of 90 with half is 30 with all of it.
-    fake.world.lock().unwrap().concurrency = Some(vec![15.0]);
+    fake.world.lock().unwrap().concurrency = Some(vec![(250, 15.0)]);
     let summary = run(&controller).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(
@@ -368,15 +418,10 @@ async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_i
         ]
     );
 
-    // The last weight change less than a period ago (the settle time 0): no whole period to
-    // read, no query, and the step is judged by the alarm after it.
-    let mut world = World::spilled()
-        .with_alarm(StateValue::Ok)
-        .with_mark("spillover:shifted-at", 7200)
-        .with_mark("spillover:stepped-at", 0);
-    world.weights = (1, 1);
-    world.concurrency = Some(vec![70.0]);
-    let fake = Fake::new(world);
+    // The last weight change less than a period and the settle time ago: no settled period
+    // to read, no query, and the step waits for one (at most two periods and the settle
+    // time after the change).
+    let fake = half_and_calm(0, vec![(250, 15.0)]);
     let summary = run(&fake.controller(&[
         ("SPILLOVER_STEPS", "50,100"),
         ("SPILLOVER_STEP_SETTLE_SECS", "0"),
@@ -384,20 +429,20 @@ async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_i
     .await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert!(fake.world.lock().unwrap().metric_queries.is_empty());
-    assert_eq!(
-        fake.writes().last().map(String::as_str),
-        Some("weights lambda=1 ecs=0")
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let plan = summary.plan.unwrap();
+    assert!(
+        plan.reason.contains("no settled period yet"),
+        "{}",
+        plan.reason
     );
+    let after = plan.return_after_secs.unwrap();
+    assert!(after > 295.0 && after <= 300.0, "{after}");
 
-    // No datapoint (Lambda published nothing): the step is judged by the alarm after it.
-    let mut world = World::spilled()
-        .with_alarm(StateValue::Ok)
-        .with_mark("spillover:shifted-at", 7200)
-        .with_mark("spillover:stepped-at", 7200);
-    world.weights = (1, 1);
-    world.concurrency = Some(vec![]);
-    let fake = Fake::new(world);
-    run(&fake.controller(&[("SPILLOVER_STEPS", "50,100")])).await;
+    // No datapoint (Lambda published nothing) in periods that have settled: the step is
+    // judged by the alarm after it.
+    let fake = half_and_calm(7200, vec![]);
+    run(&fake.controller(&steps)).await;
     assert_eq!(
         fake.writes().last().map(String::as_str),
         Some("weights lambda=1 ecs=0")
@@ -405,10 +450,48 @@ async fn a_concurrency_alarm_holds_the_last_step_back_until_lambda_could_carry_i
 }
 
 #[tokio::test]
+async fn a_partial_period_that_reads_low_never_steps_back() {
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    // The step 260 s ago; since then only the newest period has a datapoint, and it is
+    // partial: 10 of 90 may be the start of 70.
+    let fake = half_and_calm(260, vec![(90, 10.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let observed = summary.observed.unwrap();
+    assert_eq!(observed.split_load, Some(10.0 / 90.0));
+    let left = observed.split_settles_in_secs.unwrap();
+    assert!(left > 35.0 && left <= 40.0, "{left}");
+    let plan = summary.plan.unwrap();
+    assert!(
+        plan.reason.contains("no settled period yet"),
+        "{}",
+        plan.reason
+    );
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+
+    // One period since the step has settled, and it read low too: the step.
+    let fake = half_and_calm(260, vec![(250, 12.0), (90, 10.0)]);
+    run(&fake.controller(&steps)).await;
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=0")
+    );
+
+    // A partial period already high holds the step, whatever has settled.
+    let fake = half_and_calm(7200, vec![(250, 12.0), (90, 70.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let reason = summary.plan.unwrap().reason;
+    assert!(reason.contains("the alarm would read 156%"), "{reason}");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+}
+
+#[tokio::test]
 async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
-    // Half on ECS, the demand alarm firing: its evaluated query read 450 for two whole
-    // periods against a threshold of 90 (the period still being filled, 1, is left out).
-    // Lambda should keep 90 / 450 = 20 %: the step to 100 stops at 80.
+    // Half on ECS, the demand alarm firing: its evaluated query read 450 for two settled
+    // periods against a threshold of 90. Lambda should keep 90 / 450 = 20 %: the step to
+    // 100 stops at 80.
     // One weight change so far, the shift: the stop, the last step and the return fit in
     // two changes per step.
     let fake = Fake::new(World::half_with_demand(vec![450.0, 450.0]));
@@ -422,10 +505,11 @@ async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
         "{:?}",
         summary.plan
     );
-    // The alarm's queries as they are, over its last three periods (and one before).
+    // The alarm's queries as they are, over its last three settled periods (and one
+    // before) and the settle time since.
     assert_eq!(
         fake.world.lock().unwrap().metric_queries,
-        ["(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60 ids=m1,m2,e1 window=240"]
+        ["(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60 ids=m1,m2,e1 window=420"]
     );
     assert_eq!(fake.world.lock().unwrap().tags["spillover:moves"], "2");
 
@@ -477,6 +561,65 @@ async fn a_demand_alarm_that_reads_the_demand_moves_only_the_excess() {
 }
 
 #[tokio::test]
+async fn a_demand_reading_sizes_the_step_from_settled_periods_and_partial_floors() {
+    let steps = [("SPILLOVER_STEPS", "50,100")];
+    let half = |settled: Vec<f64>, partial: Vec<f64>| {
+        let mut world = World::half_with_demand(settled);
+        world.demand_partial = partial;
+        Fake::new(world)
+    };
+    // Settled, the demand rose from 300 to 420; the newest periods are partial and read
+    // low (a dip at the end). Their trend is not the demand's: read a period ahead from
+    // the settled ones, 540 is 6 thresholds, and the partial ones only count as floors.
+    // Lambda keeps 1/6: the stop at 84 % would leave no change for the last step and the
+    // return after the shift, so the last step.
+    let fake = half(vec![300.0, 420.0], vec![200.0, 20.0]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.observed.as_ref().unwrap().demand_load, Some(6.0));
+
+    // Settled at 150 (1.67 thresholds: 50 % on ECS carries its excess), but a partial
+    // period already read 450: a lower bound, so the excess is at least 80 %.
+    let fake = half(vec![150.0, 150.0], vec![450.0, 100.0]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.observed.as_ref().unwrap().demand_load, Some(5.0));
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=1 ecs=4"),
+        "{:?}",
+        summary.plan
+    );
+
+    // Only partial periods (the spike began less than the settle time ago): they cannot
+    // size a smaller step on their own. The ALARM spills, the steps as configured.
+    let fake = half(vec![], vec![450.0, 200.0]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    let observed = summary.observed.unwrap();
+    assert_eq!(observed.demand_load, None);
+    assert!(observed.demand_unsettled);
+    let reason = summary.plan.unwrap().reason;
+    assert!(
+        reason.contains("the demand has no settled period yet"),
+        "{reason}"
+    );
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+
+    // A settled reading under the threshold: its window predates the spike that put the
+    // alarm in ALARM. No excess read, the steps as configured: never a stall.
+    let fake = half(vec![60.0, 60.0], vec![]);
+    run(&fake.controller(&steps)).await;
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1")
+    );
+}
+
+#[tokio::test]
 async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
     let get_metric_data = || {
         denied_once!(
@@ -506,7 +649,7 @@ async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
         .with_mark("spillover:shifted-at", 7200)
         .with_mark("spillover:stepped-at", 7200);
     world.weights = (1, 1);
-    world.concurrency = Some(vec![70.0]);
+    world.concurrency = Some(vec![(250, 70.0)]);
     let fake = Fake::new(world);
     let denied_read = get_metric_data();
     let summary = run(&fake.controller_with_metric_data(&steps, &denied_read)).await;

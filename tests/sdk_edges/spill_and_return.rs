@@ -92,18 +92,19 @@ async fn return_shifts_back_first_and_scales_in_on_a_later_run_once_traffic_left
         "no evidence read in the return run"
     );
 
-    // Seconds later: one metric period (60 s) has not passed since the return.
+    // Seconds later: one metric period (60 s) has not passed since the return, nor the
+    // settle time (180 s) after it.
     let summary = run(&fake.controller(&[])).await;
     assert_eq!(summary.outcome, Outcome::NoOp);
     let after = summary.plan.unwrap().scale_in_after_secs.unwrap();
-    assert!(after > 55.0 && after <= 60.0, "{after}");
+    assert!(after > 235.0 && after <= 240.0, "{after}");
     assert_eq!(fake.get_metric_data.num_calls(), 0);
 
-    // Two minutes after the return, no requests and the delay over: scale in.
+    // Four minutes after the return, no requests and the delay over: scale in.
     fake.world
         .lock()
         .unwrap()
-        .set_mark("spillover:returned-at", 120);
+        .set_mark("spillover:returned-at", 240);
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(
@@ -117,10 +118,44 @@ async fn return_shifts_back_first_and_scales_in_on_a_later_run_once_traffic_left
     assert_eq!(
         fake.world.lock().unwrap().metric_queries,
         [
-            "AWS/ApplicationELB RequestCount TargetGroup=targetgroup/ecs/2,LoadBalancer=app/web/1 Sum period=60 window=120"
+            "AWS/ApplicationELB RequestCount TargetGroup=targetgroup/ecs/2,LoadBalancer=app/web/1 Sum period=60 window=300"
         ]
     );
     assert_eq!(fake.target_group_attributes.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_request_count_of_zero_that_has_not_settled_does_not_count_as_drained() {
+    // Two minutes after the return, no stickiness: the one-period window ended a minute
+    // ago, and the ECS target group's RequestCount reads nothing there. ELB's datapoints
+    // come late: that may be a period whose requests are not in yet.
+    let fake = returned_with_requests(vec![], 120);
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let plan = summary.plan.unwrap();
+    assert!(plan.reason.contains("has not settled"), "{}", plan.reason);
+    assert_eq!(plan.scale_in_after_secs.map(f64::round), Some(120.0));
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+
+    // Once the window has settled, its 0 is the evidence; the query reaches back over it
+    // and the settle time, and every period since counts.
+    fake.world
+        .lock()
+        .unwrap()
+        .set_mark("spillover:returned-at", 240);
+    run(&fake.controller(&[])).await;
+    assert_eq!(fake.writes(), ["desired=0"]);
+    // A request in a partial period is a request: the lower bound says ECS still serves.
+    let fake = returned_with_requests(vec![0.0, 2.0], 240);
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+
+    // With no settle time, as soon as the window is over.
+    let fake = returned_with_requests(vec![], 120);
+    run(&fake.controller(&[("SPILLOVER_METRIC_SETTLE_SECS", "0")])).await;
+    assert_eq!(fake.writes(), ["desired=0"]);
 }
 
 /// Traffic back on Lambda `returned_secs_ago`, no stickiness, the ECS target group still
@@ -162,7 +197,7 @@ async fn no_scale_in_while_the_ecs_target_group_still_serves_requests_or_drains(
 
 #[tokio::test]
 async fn a_trickle_that_never_stops_is_scaled_in_after_the_longest_wait() {
-    let fake = returned_with_requests(vec![1.0], 1700);
+    let fake = returned_with_requests(vec![1.0], 1500);
     let summary = run(&fake.controller(&[])).await;
     assert_eq!(summary.outcome, Outcome::NoOp);
     let plan = summary.plan.unwrap();
@@ -171,8 +206,9 @@ async fn a_trickle_that_never_stops_is_scaled_in_after_the_longest_wait() {
         "{}",
         plan.reason
     );
-    // The next look: one window (60 s) later, sooner than the longest wait (100 s away).
-    assert_eq!(plan.scale_in_after_secs.map(f64::round), Some(60.0));
+    // The next look: once a window (60 s) has passed and settled (180 s), sooner than the
+    // longest wait (300 s away).
+    assert_eq!(plan.scale_in_after_secs.map(f64::round), Some(240.0));
 
     // 30 minutes since the return, a request still arrives now and then: scale in.
     fake.world
@@ -275,21 +311,23 @@ async fn with_stickiness_the_scale_in_waits_until_sticky_sessions_expire() {
         ]
     );
 
-    // A tick soon after: the stickiness window (3600 s) since the return is ahead.
+    // A tick soon after: the stickiness window (3600 s) since the return is ahead, and the
+    // settle time (180 s) after it.
     let summary = run(&fake.controller(&[])).await;
     let after = summary.plan.unwrap().scale_in_after_secs.unwrap();
-    assert!(after > 3590.0 && after <= 3600.0, "{after}");
+    assert!(after > 3770.0 && after <= 3780.0, "{after}");
 
-    // A reconcile tick after the stickiness duration, no requests over it: the scale-in.
+    // A reconcile tick after the stickiness duration has settled, no requests over it:
+    // the scale-in.
     fake.world
         .lock()
         .unwrap()
-        .set_mark("spillover:returned-at", 3601);
+        .set_mark("spillover:returned-at", 3781);
     let summary = run(&fake.controller(&[])).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(fake.writes()[2..], ["desired=0"]);
     assert!(
-        fake.world.lock().unwrap().metric_queries[0].ends_with("window=3660"),
+        fake.world.lock().unwrap().metric_queries[0].ends_with("window=3840"),
         "{:?}",
         fake.world.lock().unwrap().metric_queries
     );

@@ -60,11 +60,9 @@ pub struct World {
     /// RequestCount datapoints of the ECS target group, and the queries made for them.
     pub request_counts: Vec<f64>,
     /// The spill alarm is the app function's `ConcurrentExecutions`, Maximum, at or above
-    /// 90: a reading spillover can carry to another split. These are its datapoints.
-    pub concurrency: Option<Vec<f64>>,
-    /// For a read of `ConcurrentExecutions` over the return hold or longer: how many
-    /// seconds ago each period with a datapoint began.
-    pub concurrency_periods_ago: Option<Vec<u64>>,
+    /// 90: a reading spillover can carry to another split. These are its datapoints, as
+    /// (seconds ago its 60 s period began, value); a read gets those inside its range.
+    pub concurrency: Option<Vec<(u64, f64)>>,
     /// The concurrency alarm's `TreatMissingData` (CloudWatch's default, `missing`, when
     /// `None`).
     pub treat_missing: Option<&'static str>,
@@ -75,8 +73,12 @@ pub struct World {
     /// split cannot change) rather than a single metric.
     pub demand_alarm: bool,
     /// The demand alarm alarms at or above 90, so it reads the demand: these are the
-    /// datapoints of the query it evaluates.
+    /// datapoints of the query it evaluates in settled 60 s periods, oldest first, the
+    /// newest ended 181 s ago.
     pub demand: Option<Vec<f64>>,
+    /// Its datapoints in the partial periods since, oldest first, the newest still being
+    /// filled (it began 30 s ago).
+    pub demand_partial: Vec<f64>,
     /// The target types of the Lambda and the ECS target group.
     pub target_types: (TargetTypeEnum, TargetTypeEnum),
     /// The target groups named in the service's `loadBalancers`.
@@ -120,12 +122,12 @@ impl World {
             scalable: None,
             request_counts: Vec::new(),
             concurrency: None,
-            concurrency_periods_ago: None,
             treat_missing: None,
             metric_queries: Vec::new(),
             deregistration_delay: "0",
             demand_alarm: false,
             demand: None,
+            demand_partial: Vec::new(),
             target_types: (TargetTypeEnum::Lambda, TargetTypeEnum::Ip),
             service_target_groups: vec![ECS_TG],
             default_rule: false,

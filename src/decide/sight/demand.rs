@@ -1,7 +1,10 @@
 //! Alarms blind to the split that read the demand itself, and what their reading says:
 //! the share only ECS can take (see [`reads_demand`]).
 
+use std::time::{Duration, SystemTime};
+
 use super::{MetricRef, above_threshold};
+use crate::decide::settled::{self, Datapoint};
 
 /// One query of an alarm's metric math (or its single metric as one query): a metric and
 /// its statistic, or an expression over other queries' ids.
@@ -52,6 +55,9 @@ pub fn excess_percent(load: f64) -> Option<u8> {
         .then(|| (100.0 * (1.0 - 1.0 / load)).ceil().clamp(1.0, 100.0) as u8)
 }
 
+/// How many of an alarm's settled periods a demand reading looks back over.
+pub const DEMAND_PERIODS: u32 = 3;
+
 /// The demand a reading says, from its values over whole periods, oldest first: the
 /// highest of them, or the last one carried one period further along its rise, whichever
 /// is higher. A reading is a period's average, so under a rising demand the last one is
@@ -64,6 +70,40 @@ pub fn demand_ahead(values: &[f64]) -> Option<f64> {
         _ => highest,
     };
     Some(highest.max(ahead))
+}
+
+/// One demand alarm's datapoints: the query it evaluates, in periods of `period`, and its
+/// threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemandData {
+    pub points: Vec<Datapoint>,
+    pub period: Duration,
+    pub threshold: f64,
+}
+
+/// The demand the alarms read, as a share of their thresholds, the highest over the alarms.
+///
+/// The reading sizes a step that the alarm's ALARM already decided, and the only thing a
+/// low reading does is make that step smaller (a stop at the excess, or none while ECS
+/// carries it): so its trend comes from settled periods alone ([`demand_ahead`] over the
+/// last [`DEMAND_PERIODS`] of them), and a partial period only raises it, as the lower
+/// bound it is. A partial period never sizes a step on its own: `None` when an alarm has
+/// no settled period at `horizon`, and the steps go as configured.
+///
+/// A query linear in `RequestCount` sums ([`reads_demand`]) is a lower bound in a partial
+/// period as long as its coefficients are positive, as the recommended alarm's are.
+pub fn demand_load(alarms: &[DemandData], horizon: SystemTime) -> Option<f64> {
+    let mut highest: Option<f64> = None;
+    for alarm in alarms {
+        let (settled, partial) = settled::split(&alarm.points, alarm.period, horizon);
+        let recent = settled.len().saturating_sub(DEMAND_PERIODS as usize);
+        let values: Vec<f64> = settled[recent..].iter().map(|p| p.value).collect();
+        let ahead = demand_ahead(&values)?;
+        let value = partial.iter().map(|p| p.value).fold(ahead, f64::max);
+        let load = value / alarm.threshold;
+        highest = Some(highest.map_or(load, |h| h.max(load)));
+    }
+    highest
 }
 
 /// How a query's value depends on the metrics: a constant, or linear in them with no
@@ -327,6 +367,55 @@ mod tests {
         assert_eq!(demand_ahead(&[300.0, 200.0, 150.0]), Some(300.0));
         assert_eq!(demand_ahead(&[120.0]), Some(120.0));
         assert_eq!(demand_ahead(&[]), None);
+    }
+
+    fn horizon() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(10_000)
+    }
+
+    /// A demand alarm's datapoints in 60 s periods against a threshold of 90, each as
+    /// `(seconds its period ended before the horizon, value)`: at 0 or more it has settled,
+    /// below 0 it ended after the horizon, and is partial.
+    fn data(points: &[(i64, f64)]) -> DemandData {
+        let period = Duration::from_secs(60);
+        DemandData {
+            points: points
+                .iter()
+                .map(|&(before, value)| Datapoint {
+                    start: horizon() - period - Duration::from_secs(before.max(0) as u64)
+                        + Duration::from_secs(before.min(0).unsigned_abs()),
+                    value,
+                })
+                .collect(),
+            period,
+            threshold: 90.0,
+        }
+    }
+
+    #[test]
+    fn a_demand_reading_takes_its_trend_from_settled_periods_and_partial_ones_as_floors() {
+        let read = |points: &[(i64, f64)]| demand_load(&[data(points)], horizon());
+        // Settled only: as before, the last carried one period along its rise.
+        assert_eq!(read(&[(120, 180.0), (60, 270.0), (0, 270.0)]), Some(3.0));
+        assert_eq!(read(&[(60, 180.0), (0, 270.0)]), Some(4.0));
+        // Only the last three settled periods count.
+        assert_eq!(
+            read(&[(180, 900.0), (120, 90.0), (60, 90.0), (0, 90.0)]),
+            Some(1.0)
+        );
+        // A partial period that reads low (a dip at the end) neither lowers the reading nor
+        // bends its trend down: 2 × 60 − 270 would be under the threshold.
+        assert_eq!(read(&[(60, 180.0), (0, 270.0), (-60, 60.0)]), Some(4.0));
+        // One that reads high already raises it: a lower bound above is conclusive.
+        assert_eq!(read(&[(60, 90.0), (0, 90.0), (-120, 450.0)]), Some(5.0));
+        // No settled period: no reading, even with a partial one high.
+        assert_eq!(read(&[(-1, 450.0), (-60, 450.0)]), None);
+        assert_eq!(read(&[]), None);
+        // The highest over the alarms; one of them without a settled period: none.
+        let two = [data(&[(0, 180.0)]), data(&[(0, 90.0), (-30, 270.0)])];
+        assert_eq!(demand_load(&two, horizon()), Some(3.0));
+        let unsettled = [data(&[(0, 180.0)]), data(&[(-30, 270.0)])];
+        assert_eq!(demand_load(&unsettled, horizon()), None);
     }
 
     #[test]

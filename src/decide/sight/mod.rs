@@ -17,7 +17,11 @@
 //! how far over its threshold the demand is: requests in proportion, so only the excess
 //! needs to move (`demand`: [`reads_demand`], [`excess_percent`]).
 
+use std::time::{Duration, SystemTime};
+
 use serde::{Deserialize, Serialize};
+
+use super::settled::{Datapoint, is_settled};
 
 /// One metric an alarm reads: its namespace, name and dimensions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,8 +138,56 @@ pub fn carried(load: f64, from: f64, to: f64) -> Option<f64> {
     (share_from > 0.0).then(|| load * share_to / share_from)
 }
 
+/// What the alarms that see the split read on Lambda since the last weight change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitReading {
+    /// The highest value over its threshold among the alarms' periods that began at or
+    /// after the change, settled or partial: a partial one is a lower bound, so one that
+    /// would already cross the threshold at the next split holds the step for sure. `None`
+    /// when there is no datapoint there.
+    pub load: Option<f64>,
+    /// Set when an alarm has no settled period since the change yet: how long until one
+    /// surely has. A low reading of partial periods proves nothing, and the step back waits.
+    pub settles_in: Option<Duration>,
+}
+
+/// The reading of `alarms` from `points` (`points[i]` the datapoints of `alarms[i]`'s metric
+/// in periods of `period`) since `since`, with the periods that ended by `horizon` settled
+/// (see [`super::settled`]). An alarm has a settled period since `since` when one of its
+/// datapoints is in one, or when a whole period (wherever CloudWatch aligns it) surely lies
+/// between `since` and the horizon: without a datapoint there, Lambda was not invoked, and
+/// `ConcurrentExecutions` was 0.
+/// <https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html>
+pub fn split_reading(
+    alarms: &[Projection],
+    points: &[Vec<Datapoint>],
+    since: SystemTime,
+    period: Duration,
+    horizon: SystemTime,
+) -> SplitReading {
+    let surely_settled = since + period * 2;
+    let mut load: Option<f64> = None;
+    let mut covered = true;
+    for (alarm, points) in alarms.iter().zip(points) {
+        let points = points.iter().filter(|p| p.start >= since);
+        let mut settled = false;
+        for p in points {
+            let value = p.value / alarm.threshold;
+            load = Some(load.map_or(value, |l| l.max(value)));
+            settled |= is_settled(p.start, period, horizon);
+        }
+        covered &= settled || surely_settled <= horizon;
+    }
+    SplitReading {
+        load,
+        settles_in: (!covered).then(|| surely_settled.duration_since(horizon).unwrap_or_default()),
+    }
+}
+
 mod demand;
-pub use demand::{MathQuery, demand_ahead, excess_percent, reads_demand};
+pub use demand::{
+    DEMAND_PERIODS, DemandData, MathQuery, demand_ahead, demand_load, excess_percent, reads_demand,
+};
 
 #[cfg(test)]
 mod tests {
@@ -246,6 +298,62 @@ mod tests {
                 "{m:?} {stat:?} {comparison:?} {threshold:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_step_back_reads_partial_periods_as_floors_and_needs_a_settled_one() {
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        let point = |start: u64, value: f64| Datapoint {
+            start: at(start),
+            value,
+        };
+        let concurrency = metric("AWS/Lambda", "ConcurrentExecutions", None);
+        let above = Some("GreaterThanOrEqualToThreshold");
+        let alarm = projectable(&concurrency, Some("Maximum"), above, Some(90.0)).unwrap();
+        let minute = Duration::from_secs(60);
+        // The last weight change at 1_000; periods that ended by 1_500 have settled.
+        let read = |points: Vec<Datapoint>| {
+            split_reading(
+                std::slice::from_ref(&alarm),
+                &[points],
+                at(1_000),
+                minute,
+                at(1_500),
+            )
+        };
+        // A settled period since the change: the reading stands.
+        let r = read(vec![point(1_380, 18.0), point(1_560, 9.0)]);
+        assert_eq!((r.load, r.settles_in), (Some(0.2), None));
+        // Only partial periods since it, low: no settled one yet. (The change itself, 1_000,
+        // is long enough ago for a whole period to have settled since: so a datapoint-less
+        // reading counts as settled there.)
+        let r = split_reading(
+            std::slice::from_ref(&alarm),
+            &[vec![point(1_470, 9.0)]],
+            at(1_400),
+            minute,
+            at(1_500),
+        );
+        assert_eq!(r.load, Some(0.1));
+        assert_eq!(r.settles_in, Some(Duration::from_secs(20)));
+        // The same change, and a datapoint in a period that has settled since it.
+        let r = split_reading(
+            std::slice::from_ref(&alarm),
+            &[vec![point(1_420, 18.0), point(1_470, 9.0)]],
+            at(1_400),
+            minute,
+            at(1_500),
+        );
+        assert_eq!((r.load, r.settles_in), (Some(0.2), None));
+        // Partial and high: the reading holds the step whatever has settled.
+        let r = read(vec![point(1_380, 18.0), point(1_560, 72.0)]);
+        assert_eq!(r.load, Some(0.8));
+        // Before the change: not read.
+        let r = read(vec![point(900, 80.0), point(1_380, 18.0)]);
+        assert_eq!(r.load, Some(0.2));
+        // No datapoint at all, two periods since the change settled: Lambda was not invoked.
+        let r = read(vec![]);
+        assert_eq!((r.load, r.settles_in), (None, None));
     }
 
     #[test]

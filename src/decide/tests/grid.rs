@@ -53,6 +53,10 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                         there.is_none_or(|there| there < 1.0),
                         "step back to a split the alarm would read over its threshold: {o:?} {plan:?}"
                     );
+                    assert!(
+                        o.split_settles_in_secs.is_none(),
+                        "step back on a reading with no settled period: {o:?} {plan:?}"
+                    );
                 }
                 if percent(to) < percent(from) && o.alarm == Alarm {
                     assert!(
@@ -85,9 +89,10 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                     "scale-in while ECS still serves, inside the longest wait: {o:?} {plan:?}"
                 );
                 let window = f64::from(o.sticky_secs).max(c.metric_period.as_secs_f64());
+                let settled = window + c.metric_settle.as_secs_f64();
                 if let Some(age) = o.marks.returned_secs_ago {
                     assert!(
-                        age >= drain.deregistration_delay_secs && age >= window,
+                        age >= drain.deregistration_delay_secs && age >= settled,
                         "scale-in too soon after the return: {o:?} {plan:?}"
                     );
                 }
@@ -159,14 +164,23 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
             saved_min_capacity: Some(1),
             ..Marks::default()
         },
+        // The stickiness window passed since the return, but has not settled.
+        Marks {
+            returned_secs_ago: Some(120.0),
+            stepped_secs_ago: Some(120.0),
+            ..Marks::default()
+        },
     ];
-    let drains = [None, Some((0.0, 300.0)), Some((5.0, 0.0))];
-    // (split load, demand load): read for alarms that see the split, or that read demand.
+    let drains = [None, Some((0.0, 300.0)), Some((5.0, 0.0)), Some((0.0, 0.0))];
+    // (split load, seconds until it has a settled period, demand load, demand unsettled):
+    // read for alarms that see the split, or that read demand.
     let loads = [
-        (None, None),
-        (Some(0.3), None),
-        (Some(0.8), None),
-        (None, Some(2.5)),
+        (None, None, None, false),
+        (Some(0.3), None, None, false),
+        (Some(0.8), None, None, false),
+        (Some(0.3), Some(60.0), None, false),
+        (None, None, Some(2.5), false),
+        (None, None, None, true),
     ];
     let mut checked = 0;
     for config in &configs {
@@ -200,10 +214,18 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
                                                 }
                                                 // Blind alarms or not, a load read or
                                                 // not: the same rules.
-                                                for (split_load, demand_load) in loads {
+                                                for (
+                                                    split_load,
+                                                    split_settles_in_secs,
+                                                    demand_load,
+                                                    demand_unsettled,
+                                                ) in loads
+                                                {
                                                     let o = Observed {
                                                         split_load,
+                                                        split_settles_in_secs,
                                                         demand_load,
+                                                        demand_unsettled,
                                                         ..o.clone()
                                                     };
                                                     for o in [o.clone(), o.blind()] {
@@ -223,7 +245,7 @@ fn safety_rules_hold_for_every_state_in_a_grid() {
             }
         }
     }
-    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 4 * 3 * 4 * 2);
+    assert_eq!(checked, 2 * 3 * 2 * 4 * 6 * 4 * 2 * 3 * 2 * 5 * 4 * 6 * 2);
 }
 
 /// Applies a plan's steps to the model, as if each succeeded and the tasks came up.
@@ -264,13 +286,15 @@ fn apply(world: &mut Observed, plan: &Plan) {
     (world.running, world.healthy) = (world.desired as u32, world.desired as u32);
 }
 
-/// Time passes between runs: every hold in the config is over, traffic has drained.
+/// Time passes between runs: every hold in the config is over, traffic has drained, the
+/// metrics' periods have settled.
 fn later(world: &mut Observed) {
     let age = |a: Option<f64>| a.map(|a| a + LONG_AGO);
     world.marks.shifted_secs_ago = age(world.marks.shifted_secs_ago);
     world.marks.returned_secs_ago = age(world.marks.returned_secs_ago);
     world.marks.stepped_secs_ago = age(world.marks.stepped_secs_ago);
     world.drain = None;
+    world.split_settles_in_secs = None;
 }
 
 #[test]
@@ -292,8 +316,16 @@ fn runs_converge_on_the_alarms_state_and_never_stick() {
             Observed::idle().with_scalable(0, 10),
             Observed::spilled().with_scalable(2, 10).with_saved_min(0),
         ] {
-            for alarm in [Ok, Alarm, InsufficientData] {
-                let mut world = start.clone().with_alarm(alarm);
+            for (alarm, unsettled) in [Ok, Alarm, InsufficientData]
+                .into_iter()
+                .flat_map(|a| [(a, false), (a, true)])
+            {
+                // Unsettled: the demand never has a settled period, and a look right after
+                // each run finds none since its weight change.
+                let mut world = Observed {
+                    demand_unsettled: unsettled,
+                    ..start.clone().with_alarm(alarm)
+                };
                 let mut runs = 0;
                 loop {
                     let mut plan = decide(&tick(), &world, config);
@@ -311,6 +343,14 @@ fn runs_converge_on_the_alarms_state_and_never_stick() {
                         break;
                     }
                     apply(&mut world, &plan);
+                    if unsettled {
+                        let soon = Observed {
+                            split_settles_in_secs: Some(120.0),
+                            split_load: Some(0.1),
+                            ..world.clone()
+                        };
+                        assert_safe(&soon, &decide(&tick(), &soon, config), config);
+                    }
                     later(&mut world);
                     runs += 1;
                     assert!(

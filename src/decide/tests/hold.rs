@@ -122,11 +122,48 @@ fn an_alarm_on_no_data_while_spilled_steps_down_one_step_so_lambda_reports_again
     let plan = plan_with(&config, &silent(420.0).stepped_ago(60.0));
     assert!(plan.is_noop(), "{plan:?}");
     assert_eq!(
-        plan_with(&config, &silent(420.0).stepped_ago(300.0))
+        plan_with(&config, &silent(420.0).stepped_ago(480.0))
             .steps
             .len(),
         1
     );
+}
+
+#[test]
+fn the_silence_since_a_weight_change_counts_only_once_its_periods_have_settled() {
+    // The silence the reading proves already stops at the settle horizon; the time since
+    // the last weight change must too: the 180 s after it may still get Lambda's datapoints
+    // (an invocation started before the change is stamped with its start).
+    let config = test_config_with(&[("SPILLOVER_STEPS", "25,50,100")]);
+    let silent = |stepped| {
+        Observed::spilled()
+            .with_alarm(Alarm)
+            .with_silence(420.0)
+            .stepped_ago(stepped)
+    };
+    let plan = plan_with(&config, &silent(479.0));
+    assert!(plan.is_noop(), "{plan:?}");
+    assert_eq!(plan.intent, Intent::Spill);
+    assert!(
+        plan.reason.contains(
+            "no datapoint for 299s of the 300s return hold, in periods that have settled"
+        ),
+        "{}",
+        plan.reason
+    );
+    assert_eq!(plan_with(&config, &silent(480.0)).steps.len(), 1);
+    // With no settle time, the change alone.
+    let instant = test_config_with(&[
+        ("SPILLOVER_STEPS", "25,50,100"),
+        ("SPILLOVER_METRIC_SETTLE_SECS", "0"),
+    ]);
+    assert_eq!(plan_with(&instant, &silent(300.0)).steps.len(), 1);
+    assert!(plan_with(&instant, &silent(299.0)).is_noop());
+}
+
+#[test]
+fn the_silence_changes_nothing_for_an_alarm_out_of_alarm() {
+    let config = test_config_with(&[("SPILLOVER_STEPS", "25,50,100")]);
     // The silence changes nothing for an alarm out of ALARM.
     let ok = Observed::spilled()
         .with_alarm(Ok)
@@ -227,9 +264,11 @@ fn the_hold_counts_from_when_the_alarm_left_alarm() {
 fn a_time_in_alarm_on_no_data_does_not_count_against_the_hold() {
     use crate::decide::hold::{Datapoints, out_of_alarm_since};
     use std::time::Duration;
+    // Every period settled as soon as it ended (see the next test for a settle time).
     let data = |starts: &[u64]| Datapoints {
         starts: starts.iter().map(|&s| ago(s)).collect(),
         period: Duration::from_secs(60),
+        settled_until: ago(0),
         stepped_at: None,
     };
     let since = ago(300);
@@ -285,6 +324,39 @@ fn a_time_in_alarm_on_no_data_does_not_count_against_the_hold() {
     );
     assert_eq!(
         out_of_alarm_since(&left, since, ago(5), Some(&stepped(&[200, 70], 62))),
+        ago(5)
+    );
+}
+
+#[test]
+fn no_datapoint_in_a_period_that_has_not_settled_proves_no_alarm_on_no_data() {
+    use crate::decide::hold::{Datapoints, out_of_alarm_since};
+    use std::time::Duration;
+    // TreatMissingData breaching: ALARM on no data since before the window; it left ALARM
+    // 5 s ago. Periods settle 180 s after they end.
+    let data = |starts: &[u64], stepped: Option<u64>| Datapoints {
+        starts: starts.iter().map(|&s| ago(s)).collect(),
+        period: Duration::from_secs(60),
+        settled_until: ago(180),
+        stepped_at: stepped.map(ago),
+    };
+    let since = ago(300);
+    let left = [change(5, Alarm, Ok)];
+    // The periods it evaluated in ALARM run up to 5 s ago: those of the last three minutes
+    // may have a datapoint on its way, and the ALARM counts.
+    assert_eq!(
+        out_of_alarm_since(&left, since, ago(5), Some(&data(&[65], None))),
+        ago(5)
+    );
+    // A step down 200 s ago ends what the ALARM is judged on there: all settled, none had
+    // a datapoint, the ALARM rested on no data.
+    assert_eq!(
+        out_of_alarm_since(&left, since, ago(5), Some(&data(&[65], Some(200)))),
+        ago(300)
+    );
+    // The same step 170 s ago: not yet settled.
+    assert_eq!(
+        out_of_alarm_since(&left, since, ago(5), Some(&data(&[65], Some(170)))),
         ago(5)
     );
 }

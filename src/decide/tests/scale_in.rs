@@ -11,31 +11,41 @@ fn scale_in_waits_until_traffic_has_left_ecs() {
         requests,
         window_secs: 600.0,
     };
-    // (observed, drain evidence) -> scales in, needs the evidence, seconds after
+    // (observed, drain evidence) -> scales in, needs the evidence, seconds after.
+    // RequestCount periods settle 180 s (the default) after they end.
     let table = [
-        // Sticky window 600 s not over since the return: nothing read yet.
+        // Sticky window 600 s not over since the return, nor settled: nothing read yet.
         (
             (returned(100.0).with_sticky(600), None),
-            (false, None, Some(500.0)),
+            (false, None, Some(680.0)),
         ),
-        // Window over: the evidence is asked for.
+        // Window over but not settled: a 0 there may be a datapoint still on its way.
         (
             (returned(600.0).with_sticky(600), None),
-            (false, Some(600.0), None),
+            (false, None, Some(180.0)),
+        ),
+        (
+            (returned(600.0).with_sticky(600), Some(drain(0.0, 0.0))),
+            (false, None, Some(180.0)),
+        ),
+        // Window over and settled: the evidence is asked for, up to now.
+        (
+            (returned(780.0).with_sticky(600), None),
+            (false, Some(780.0), None),
         ),
         // Still requests on ECS over the window.
         (
-            (returned(600.0).with_sticky(600), Some(drain(12.0, 0.0))),
+            (returned(780.0).with_sticky(600), Some(drain(12.0, 0.0))),
             (false, None, Some(600.0)),
         ),
         // No requests, but the deregistration delay (900 s) is not over.
         (
-            (returned(600.0).with_sticky(600), Some(drain(0.0, 900.0))),
-            (false, None, Some(300.0)),
+            (returned(780.0).with_sticky(600), Some(drain(0.0, 900.0))),
+            (false, None, Some(120.0)),
         ),
         // No requests, delay over.
         (
-            (returned(600.0).with_sticky(600), Some(drain(0.0, 300.0))),
+            (returned(780.0).with_sticky(600), Some(drain(0.0, 300.0))),
             (true, None, None),
         ),
         // Still requests, but the longest wait (1800 s) since the return is over: a
@@ -59,8 +69,9 @@ fn scale_in_waits_until_traffic_has_left_ecs() {
             (false, None, Some(600.0)),
         ),
         // No stickiness: one metric period (60 s) stands for the window.
-        ((returned(30.0), None), (false, None, Some(30.0))),
-        ((returned(60.0), None), (false, Some(60.0), None)),
+        ((returned(30.0), None), (false, None, Some(210.0))),
+        ((returned(60.0), None), (false, None, Some(180.0))),
+        ((returned(240.0), None), (false, Some(240.0), None)),
         // Never shifted (a pre-warm, or the alarm cleared before the shift): no return
         // to wait from, only the evidence.
         (
@@ -75,6 +86,35 @@ fn scale_in_waits_until_traffic_has_left_ecs() {
         assert_eq!(plan.needs_drain_window_secs, needs, "{observed:?}");
         assert_eq!(plan.scale_in_after_secs, after, "{observed:?}");
     }
+}
+
+#[test]
+fn a_request_count_of_zero_that_has_not_settled_is_no_drain() {
+    // The window (one 60 s period, no stickiness) passed 120 s ago and read no request:
+    // ELB's datapoints come late, so that 0 is not yet evidence.
+    let config = all_or_nothing();
+    let observed = Observed::half_returned()
+        .returned_ago(180.0)
+        .with_drain(0.0, 0.0);
+    let plan = plan_with(&config, &observed);
+    assert!(plan.is_noop(), "{plan:?}");
+    assert_eq!(plan.scale_in_after_secs, Some(60.0));
+    assert!(plan.reason.contains("has not settled"), "{}", plan.reason);
+    // Settled: the same 0 is.
+    let plan = plan_with(&config, &observed.returned_ago(240.0));
+    assert_eq!(plan.steps, [ScaleIn { from: 2, to: 0 }]);
+    // With no settle time, as soon as the window is over.
+    let instant = test_config_with(&[
+        ("SPILLOVER_STEPS", "100"),
+        ("SPILLOVER_METRIC_SETTLE_SECS", "0"),
+    ]);
+    let observed = Observed::half_returned()
+        .returned_ago(60.0)
+        .with_drain(0.0, 0.0);
+    assert_eq!(
+        plan_with(&instant, &observed).steps,
+        [ScaleIn { from: 2, to: 0 }]
+    );
 }
 
 #[test]

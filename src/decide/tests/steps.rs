@@ -271,6 +271,124 @@ fn a_step_back_waits_until_the_alarm_would_still_be_ok_on_the_next_split() {
 }
 
 #[test]
+fn a_step_back_waits_for_a_settled_period_of_the_alarms_reading() {
+    // Steps 50,100 (the default); the hold and the settle time have passed. Since the last
+    // weight change only partial periods have come (the first settles in 45 s).
+    let config = test_config();
+    let calm = || {
+        Observed::spilled()
+            .with_alarm(Ok)
+            .with_weights(1, 1)
+            .with_split_unsettled(45.0)
+    };
+    let table: [(&str, Observed, Option<Weights>, &str); 5] = [
+        // Low, but partial: a dip at the end, not the load.
+        (
+            "partial and low",
+            calm().with_split_load(15.0 / 90.0),
+            None,
+            "has no settled period yet (periods settle 180s after they end)",
+        ),
+        (
+            "no datapoint yet",
+            calm(),
+            None,
+            "has no settled period yet",
+        ),
+        // Partial and already high: conclusive, whatever is still to come.
+        (
+            "partial and high",
+            calm().with_split_load(70.0 / 90.0),
+            None,
+            "at 0% the alarm would read 156%",
+        ),
+        // INSUFFICIENT_DATA: the one-step probe, as without a reading.
+        (
+            "insufficient data",
+            calm().with_alarm(InsufficientData),
+            Some(ON_LAMBDA),
+            "return",
+        ),
+        // Blind alarms measure demand: their OK already covers all of it.
+        ("blind", calm().blind(), Some(ON_LAMBDA), "one move"),
+    ];
+    for (name, observed, to, why) in table {
+        let plan = plan_with(&config, &observed);
+        let expected = weights_to(&observed, to);
+        assert_eq!(plan.steps, expected, "{name}: {}", plan.reason);
+        assert!(plan.reason.contains(why), "{name}: {}", plan.reason);
+        if name == "partial and low" {
+            assert_eq!(plan.return_after_secs, Some(45.0), "{name}");
+        }
+    }
+    // Settled and low: the step.
+    let settled = Observed {
+        split_settles_in_secs: None,
+        ..calm().with_split_load(15.0 / 90.0)
+    };
+    assert_eq!(
+        plan_with(&config, &settled).steps,
+        weights_to(&settled, Some(ON_LAMBDA))
+    );
+}
+
+#[test]
+fn a_demand_reading_without_a_settled_period_leaves_the_steps_as_configured() {
+    // The demand alarm fires; its reading has no settled period (the spike is in partial
+    // periods only, or it began less than the settle time ago). The ALARM decides the
+    // spill, the reading only sizes it: the steps as configured, never a stall.
+    let config = test_config_with(&[("SPILLOVER_SPILL_COUNT", "4")]);
+    let at = |w: Weights| {
+        let mut o = Observed::spilled()
+            .with_weights(w.lambda, w.ecs)
+            .with_desired(4)
+            .with_running(4)
+            .with_healthy(4)
+            .with_demand_unsettled();
+        o.marks.moves = Some(2);
+        o
+    };
+    let table: [(&str, Observed, Option<Weights>); 3] = [
+        ("from idle", Observed::idle().with_alarm(Alarm), None),
+        ("at 50 %", at(HALF), Some(ON_ECS)),
+        ("at a stop", at(weights_at(64)), Some(ON_ECS)),
+    ];
+    for (name, observed, to) in table {
+        let observed = Observed {
+            demand_unsettled: true,
+            ..observed.blind()
+        };
+        let plan = plan_with(&config, &observed);
+        match to {
+            Some(to) => assert_eq!(plan.steps, weights_to(&observed, Some(to)), "{name}"),
+            None => assert_eq!(
+                plan.steps.last(),
+                Some(&SetWeights {
+                    from: ON_LAMBDA,
+                    to: HALF
+                }),
+                "{name}: {}",
+                plan.reason
+            ),
+        }
+        assert!(
+            plan.reason.contains("the demand has no settled period yet"),
+            "{name}: {}",
+            plan.reason
+        );
+    }
+    // A settled reading under the threshold (the settled window predates the spike) while
+    // the alarm fires: no excess read, the steps as configured too.
+    let plan = plan_with(&config, &at(HALF).with_demand_load(0.6));
+    assert_eq!(
+        plan.steps,
+        weights_to(&at(HALF), Some(ON_ECS)),
+        "{}",
+        plan.reason
+    );
+}
+
+#[test]
 fn only_the_excess_moves_when_the_alarm_reads_the_demand() {
     // Steps 50,100 (the default), spill count 4. A demand of 250 against a threshold of 90
     // is 2.78 thresholds: Lambda should keep 36 %, ECS take 64 %.
