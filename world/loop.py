@@ -114,6 +114,12 @@ class Loop:
         # settings that override the scenario's `controller.env` (e.g. to compare policies)
         self.controller_env = dict(controller_env or {})
         self.scaler: AutoScaler | None = None
+        # An account's metrics have a history: in the late world, the minutes before second 0
+        # are played at the first rate, all on Lambda, so that the first evaluations read
+        # data that has arrived rather than none (`history`).
+        cw = scenario.cloudwatch_timing
+        longest = max((high for _, high in cw.ingestion_delay_secs.values()), default=0.0)
+        self.history_secs = int(math.ceil((60 + longest) / 60) * 60) if longest > 0 else 0
         events_timing = scenario.events_timing
         self.bus = EventBus(events_timing.delivery_delay_secs, events_timing.duplicate_share,
                             seed=scenario.random_seed)
@@ -251,6 +257,7 @@ class Loop:
             # The world's clock starts now: world second 0 is the first row.
             self.clock.start_mono = time.monotonic()
             self.clock.start_wall = time.time()
+            self.history(world, publisher)
             with rows_path.open("w") as rows:
                 for t in range(int(s.duration_secs)):
                     if not self.clock.sleep_until(t, self.stop):
@@ -264,6 +271,15 @@ class Loop:
             world.stop_reason = world.stop_reason or "scenario over"
             world.stop()
         return self.finish(time.monotonic() - started, world)
+
+    def history(self, world: World, publisher: Publisher) -> None:
+        """The metrics of the `history_secs` before second 0, at once: the first rate, all on
+        Lambda; their batches reach CloudWatch as any others do."""
+        for t in range(-self.history_secs, 0):
+            self.plane, out = step(self.plane, self.plane_cfg, SecondIn(
+                t=t, demand_rps=demand(self.s, t), lambda_weight=1, ecs_weight=0,
+                stickiness_secs=0, ecs_healthy=0))
+            publisher.add(t, samples(out, world.names, 0, errors_only_nonzero=True))
 
     def second(self, world: World, publisher: Publisher, t: int, rule_arn: str) -> dict[str, Any]:
         s = self.s
