@@ -85,11 +85,12 @@ impl Checklist {
 }
 
 /// A demand alarm as README recommends: concurrency Lambda would have, from both target
-/// groups' RequestCount (the load balancer's, for brevity here), missing data not breaching.
+/// groups' RequestCount (the load balancer's, for brevity here), missing data not breaching,
+/// no FILL and 1 of the last 2 minutes, so a late or partial newest minute cannot decide it.
 const DEMAND_ALARM: &str = "\
-cw.put_metric_alarm(AlarmName='web-app-demand', EvaluationPeriods=1, Threshold=900.0,
+cw.put_metric_alarm(AlarmName='web-app-demand', EvaluationPeriods=2, DatapointsToAlarm=1, Threshold=900.0,
     ComparisonOperator='GreaterThanThreshold', TreatMissingData='notBreaching',
-    Metrics=[{'Id': 'e1', 'Expression': 'FILL(l, 0) + FILL(e, 0)', 'ReturnData': True},
+    Metrics=[{'Id': 'e1', 'Expression': 'l + e', 'ReturnData': True},
              {'Id': 'l', 'ReturnData': False, 'MetricStat': {'Metric': {'Namespace': 'AWS/ApplicationELB',
                  'MetricName': 'RequestCount', 'Dimensions': [{'Name': 'TargetGroup', 'Value': env['SPILLOVER_LAMBDA_TARGET_GROUP_ARN'].split(':')[5]}]},
                  'Period': 60, 'Stat': 'Sum'}},
@@ -124,6 +125,7 @@ fn check_passes_a_healthy_world_and_names_each_broken_part() {
         "auto scaling",
         "alarm web-app-demand",
         "alarm web-app-demand missing data",
+        "alarm web-app-demand late data",
         "spill",
         "return",
         "function timeout",
@@ -169,6 +171,11 @@ fn check_passes_a_healthy_world_and_names_each_broken_part() {
         "warn",
         "alarm web-app-concurrency-high missing data",
         "INSUFFICIENT_DATA",
+    );
+    concurrency.expect(
+        "warn",
+        "alarm web-app-concurrency-high late data",
+        "evaluates 1 period",
     );
     assert_eq!(concurrency.code, 1);
 

@@ -93,6 +93,10 @@ pub struct AlarmInfo {
     pub projection: Option<Projection>,
     /// How to read the demand it measures, when it does.
     pub demand: Option<Demand>,
+    /// The expressions of its metric math.
+    pub expressions: Vec<String>,
+    /// `EvaluationPeriods`, when CloudWatch gives it.
+    pub evaluation_periods: Option<i32>,
 }
 
 fn metric_ref(namespace: Option<&str>, name: Option<&str>, dimensions: &[Dimension]) -> MetricRef {
@@ -288,6 +292,12 @@ impl Alarms {
                     treat_missing_data: a.treat_missing_data().map(String::from),
                     projection,
                     demand: demand_of(a),
+                    expressions: a
+                        .metrics()
+                        .iter()
+                        .filter_map(|q| q.expression().map(String::from))
+                        .collect(),
+                    evaluation_periods: a.evaluation_periods(),
                 };
                 Found::new(
                     info,

@@ -365,8 +365,51 @@ fn alarms(facts: &Facts, config: &Config) -> Vec<Item> {
             alarm.projection.is_some(),
             format!("{topic} missing data"),
         ));
+        items.push(late_data(alarm, format!("{topic} late data")));
     }
     items
+}
+
+/// Whether the alarm holds up when CloudWatch's newest minutes are late or partial, as they
+/// are: a metric reaches CloudWatch a minute or more after its period, in batches ("data
+/// points published within the last minute ... not fully aggregated",
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-live-data.html>),
+/// and an alarm evaluates "the datapoints that are immediately available"
+/// (<https://repost.aws/knowledge-center/cloudwatch-trigger-metric>). `FILL(m, 0)` gives a
+/// minute that has not arrived yet the value 0, which then decides the alarm; with one
+/// period evaluated, a minute that has arrived only in part decides it alone.
+fn late_data(alarm: &AlarmInfo, topic: String) -> Item {
+    let fills = alarm
+        .expressions
+        .iter()
+        .any(|e| e.to_ascii_uppercase().contains("FILL("));
+    let single = alarm.evaluation_periods == Some(1);
+    let mut problems = Vec::new();
+    if fills {
+        problems.push(
+            "its metric math uses FILL: a minute CloudWatch has not received yet reads as the fill value, \
+             so the newest minute can hold the alarm OK through an overload or clear it in the middle; \
+             drop FILL (metric math counts a missing series as 0 where another has a datapoint)",
+        );
+    }
+    if single {
+        problems.push(
+            "it evaluates 1 period: a newest minute that CloudWatch has received only in part can clear it \
+             in the middle of an overload; evaluate 1 of the last 2 (EvaluationPeriods 2, DatapointsToAlarm 1)",
+        );
+    }
+    if problems.is_empty() {
+        return Item::new(
+            Pass,
+            topic,
+            "no FILL, and more than one period evaluated: a late or partial newest minute cannot decide it alone",
+        );
+    }
+    Item::new(
+        Warn,
+        topic,
+        format!("{} (README, \"Choosing the alarm\")", problems.join("; ")),
+    )
 }
 
 /// The metrics of an alarm that the spill takes away, described; empty for a demand alarm.

@@ -40,6 +40,8 @@ fn alarm(name: &str, metrics: Vec<MetricRef>, missing: Option<&str>) -> AlarmInf
         treat_missing_data: missing.map(String::from),
         projection: None,
         demand: None,
+        expressions: vec![],
+        evaluation_periods: None,
     }
 }
 
@@ -696,4 +698,52 @@ fn the_spill_moves_only_the_excess_when_every_alarm_reads_the_demand() {
         )];
     }
     assert_line(&facts, &cfg, "spill", Status::Ok, "does not say how far");
+}
+
+#[test]
+fn an_alarm_that_a_late_or_partial_minute_can_decide_is_warned_about() {
+    let cfg = config(&[]);
+    let with = |expressions: &[&str], periods| Facts {
+        alarms: Ok(vec![AlarmInfo {
+            expressions: expressions.iter().map(|e| e.to_string()).collect(),
+            evaluation_periods: periods,
+            ..demand()
+        }]),
+        ..healthy()
+    };
+    let topic = "alarm demand late data";
+    // The recommended alarm: no FILL, 1 of the last 2 minutes.
+    assert_line(
+        &with(&["(m1 + m2) * 0.5 / 60"], Some(2)),
+        &cfg,
+        topic,
+        Status::Ok,
+        "cannot decide it alone",
+    );
+    assert_line(
+        &with(&["(FILL(m1, 0) + FILL(m2, 0)) * 0.5 / 60"], Some(2)),
+        &cfg,
+        topic,
+        Status::Warn,
+        "drop FILL",
+    );
+    assert_line(
+        &with(&["(m1 + fill(m2, 0))"], Some(2)),
+        &cfg,
+        topic,
+        Status::Warn,
+        "uses FILL",
+    );
+    assert_line(
+        &with(&["(m1 + m2) * 0.5 / 60"], Some(1)),
+        &cfg,
+        topic,
+        Status::Warn,
+        "EvaluationPeriods 2, DatapointsToAlarm 1",
+    );
+    let (_, both) = line(&with(&["FILL(m1, 0)"], Some(1)), &cfg, topic);
+    assert!(
+        both.contains("drop FILL") && both.contains("evaluates 1 period"),
+        "{both}"
+    );
 }
