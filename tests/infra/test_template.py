@@ -384,7 +384,9 @@ def test_demo_alarm_watches_demand_on_both_target_groups_not_what_lambda_serves(
     assert "MetricName" not in props, "a single metric (e.g. ConcurrentExecutions) sees the split"
     metrics = {m["Id"]: m for m in props["Metrics"]}
     (result,) = [m for m in metrics.values() if m.get("ReturnData")]
-    assert "FILL(lambda, 0) + FILL(ecs, 0)" in result["Expression"]
+    assert "(lambda + ecs)" in result["Expression"]
+    assert "FILL" not in result["Expression"], "a minute not yet received must not read 0"
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (2, 1), "1 of the last 2 minutes"
     groups = set()
     for name in ("lambda", "ecs"):
         stat = metrics[name]["MetricStat"]
