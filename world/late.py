@@ -10,12 +10,14 @@ plane, and EventBridge's events on their way to the controller.
   (argoproj/argo-rollouts#2064). AWS publishes no number: each change takes a delay drawn
   from `listener.propagation_secs` (default 5-30 s), and changes come into force in the
   order they were written (a later one never overtakes an earlier one).
-- **At least once, and late.** EventBridge delivers a "CloudWatch Alarm State Change" event
-  at least once ("EventBridge ... delivers events at least once", and an event can arrive
-  more than once: EventBridge user guide, https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html
-  and the CloudWatch alarms and EventBridge page), with no published latency. Each event is
-  delivered after a delay drawn from `events.delivery_delay_secs`, and a share
-  (`events.duplicate_share`) is delivered a second time, after a second draw.
+- **At least once, and late.** A service with durable delivery "will successfully attempt
+  to deliver events to EventBridge at least once" (EventBridge user guide, event delivery
+  from AWS services,
+  https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delivery-level.html),
+  and EventBridge retries a target with back-off and jitter (eb-rule-retry-policy): an event
+  can come late, and twice. No latency is published. Each event is delivered after a delay
+  drawn from `events.delivery_delay_secs`, and a share (`events.duplicate_share`) is
+  delivered a second time, after a second draw.
 
 Each queue has its own random stream (seeded from the scenario's `random_seed`), drawn once
 per change or event in world time, so a run's draws do not depend on its speed.
