@@ -167,6 +167,24 @@ impl Controller {
             }
             _ => None,
         };
+        // Read only when an ALARM may rest on no data while Lambda has a share: has the
+        // alarm's metric reported since the weights last changed?
+        let alarm_heard_since_step = match (alarms.spill.silenceable(), marks.stepped_secs_ago) {
+            (Some(projections), Some(ago))
+                if loads
+                    && alarms.spill.state == AlarmState::Alarm
+                    && weights.lambda > 0
+                    && weights.ecs > 0 =>
+            {
+                self.read_heard_since(&projections, now, ago)
+                    .await
+                    .unwrap_or_else(|e| {
+                        warn!(error = %e, "could not read whether the alarm reported since the last weight change; the steps go as configured");
+                        None
+                    })
+            }
+            _ => None,
+        };
         Ok(Observed {
             alarm: alarms.spill.state,
             alarm_age_secs: age(out_of_alarm_since),
@@ -186,7 +204,28 @@ impl Controller {
             demand_load,
             demand_unsettled,
             alarm_silent_secs,
+            alarm_heard_since_step,
         })
+    }
+
+    /// Whether the alarms' metric has a datapoint, even partial, in a period that began at
+    /// or after the last weight change, `stepped_secs_ago` before `now`.
+    async fn read_heard_since(
+        &self,
+        projections: &[crate::decide::sight::Projection],
+        now: SystemTime,
+        stepped_secs_ago: f64,
+    ) -> Result<Option<bool>> {
+        let period = self.config.metric_period;
+        let stepped_at = now - Duration::from_secs_f64(stepped_secs_ago.max(0.0));
+        // From one period before the change, so that the query is never empty; only
+        // periods that began at or after it count.
+        let starts = self
+            .aws
+            .alarms
+            .datapoint_starts(projections, stepped_at - period, period)
+            .await?;
+        Ok(Some(starts.iter().any(|&start| start >= stepped_at)))
     }
 
     /// Since when the spill alarms have been out of ALARM, from their history (see

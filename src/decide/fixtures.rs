@@ -27,6 +27,7 @@ impl Observed {
             demand_load: None,
             demand_unsettled: false,
             alarm_silent_secs: None,
+            alarm_heard_since_step: None,
         }
     }
 
@@ -190,6 +191,14 @@ impl Observed {
     pub fn with_silence(self, secs: f64) -> Self {
         Observed {
             alarm_silent_secs: Some(secs),
+            ..self
+        }
+    }
+
+    /// Whether the spill alarms' metric has reported since the last weight change.
+    pub fn heard_since_step(self, heard: bool) -> Self {
+        Observed {
+            alarm_heard_since_step: Some(heard),
             ..self
         }
     }

@@ -598,3 +598,51 @@ fn a_growing_excess_never_changes_the_weights_more_than_twice_a_step() {
         );
     }
 }
+
+#[test]
+fn an_alarm_that_may_rest_on_no_data_steps_up_only_once_it_has_reported_the_split() {
+    // At 50% after a step down, in ALARM on the periods before it (breaching): the metric
+    // has not reported Lambda's share yet, so the split holds; once it has, the ALARM is
+    // real and the step up goes.
+    let config = test_config_with(&[
+        ("SPILLOVER_STEPS", "50,100"),
+        ("SPILLOVER_SPILL_COUNT", "2"),
+    ]);
+    let at_half = Observed::spilled()
+        .with_weights(1, 1)
+        .with_desired(2)
+        .with_healthy(2)
+        .with_running(2)
+        .stepped_ago(40.0);
+    let unheard = at_half.clone().heard_since_step(false);
+    let plan = plan_with(&config, &unheard);
+    assert_eq!(plan.intent, Intent::Spill);
+    assert!(plan.steps.is_empty(), "{plan:#?}");
+    assert!(
+        plan.reason
+            .contains("has not reported since the weights changed 40s ago"),
+        "{}",
+        plan.reason
+    );
+
+    let heard = at_half.clone().heard_since_step(true);
+    let plan = plan_with(&config, &heard);
+    assert_eq!(
+        plan.steps,
+        vec![SetWeights {
+            from: HALF,
+            to: ON_ECS
+        }],
+        "{}",
+        plan.reason
+    );
+    // Not read (a blind alarm, or all on one side): the steps go as before.
+    let plan = plan_with(&config, &at_half);
+    assert_eq!(
+        plan.steps,
+        vec![SetWeights {
+            from: HALF,
+            to: ON_ECS
+        }]
+    );
+}
