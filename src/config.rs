@@ -72,6 +72,10 @@ pub struct Config {
     /// period is partial, a lower bound of its final value: a rule that acts on a low
     /// reading or on no datapoint waits for settled periods (see [`crate::decide::settled`]).
     pub metric_settle: Duration,
+    /// The same for the load balancer's metrics (`AWS/ApplicationELB`), which the drain
+    /// before a scale-in reads: ALB reports every minute, and its metrics can come sooner
+    /// than Lambda's, whose invocations are stamped with their start.
+    pub elb_metric_settle: Duration,
     /// Longest wait, from the return, for the ECS target group's requests to stop before
     /// the scale-in goes ahead anyway (clients that never pause keep a refreshed cookie).
     pub scale_in_max_wait: Duration,
@@ -156,6 +160,7 @@ impl Config {
             // later (Lambda guide, monitoring-metrics). Monitoring vendors wait 2 minutes for
             // Lambda and 5 for ALB; 3 minutes is the cautious default, and a setting.
             metric_settle: vars.seconds("SPILLOVER_METRIC_SETTLE_SECS", 180)?,
+            elb_metric_settle: vars.seconds("SPILLOVER_ELB_METRIC_SETTLE_SECS", 180)?,
             scale_in_max_wait: vars.seconds("SPILLOVER_SCALE_IN_MAX_WAIT_SECS", 1800)?,
             // Fast reaction: one check every 500 ms without backoff. A check reads the
             // target health (and the running count only when it looks ready, or the stopped
@@ -494,6 +499,7 @@ pub(crate) mod tests {
         assert_eq!(config.step_settle, Duration::from_secs(120));
         assert_eq!(config.metric_period, Duration::from_secs(60));
         assert_eq!(config.metric_settle, Duration::from_secs(180));
+        assert_eq!(config.elb_metric_settle, Duration::from_secs(180));
         assert_eq!(config.scale_in_max_wait, Duration::from_secs(1800));
         assert!(config.warm_alarm_names.is_empty());
         assert_eq!(config.poll.interval, Duration::from_millis(500));
@@ -657,6 +663,11 @@ pub(crate) mod tests {
         assert_eq!(config.poll.interval, Duration::from_micros(80_500));
         assert_eq!(config.min_spill, Duration::ZERO);
         assert_eq!(config.metric_settle, Duration::from_millis(18_500));
+        assert_eq!(
+            config.elb_metric_settle,
+            Duration::from_secs(180),
+            "its own setting"
+        );
     }
 
     #[test]

@@ -81,8 +81,8 @@ pub(super) fn scale_in(draft: &mut Draft, calm: &Result<(), Held>) {
     let window = f64::from(o.sticky_secs).max(c.metric_period.as_secs_f64());
     // A `RequestCount` of 0 proves nothing until its period has settled: ELB's datapoints
     // come late, and a period with requests has none yet (see `settled`). So the window
-    // that must be empty is the one that ended the settle time ago, after the return.
-    let settle = c.metric_settle.as_secs_f64();
+    // that must be empty is the one that ended the ELB settle time ago, after the return.
+    let settle = c.elb_metric_settle.as_secs_f64();
     if let Some(age) = o.marks.returned_secs_ago
         && age < window + settle
     {

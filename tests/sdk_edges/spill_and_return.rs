@@ -152,9 +152,10 @@ async fn a_request_count_of_zero_that_has_not_settled_does_not_count_as_drained(
     assert_eq!(summary.outcome, Outcome::NoOp);
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
 
-    // With no settle time, as soon as the window is over.
+    // With no settle time for the load balancer's metrics, as soon as the window is over
+    // (Lambda's settle time does not hold the drain).
     let fake = returned_with_requests(vec![], 120);
-    run(&fake.controller(&[("SPILLOVER_METRIC_SETTLE_SECS", "0")])).await;
+    run(&fake.controller(&[("SPILLOVER_ELB_METRIC_SETTLE_SECS", "0")])).await;
     assert_eq!(fake.writes(), ["desired=0"]);
 }
 

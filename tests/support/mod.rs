@@ -279,13 +279,14 @@ impl Drop for World {
 /// The control policy's timing for tests that replay events one after the other: all or
 /// nothing, no return hold, no minimum spill or settle time, one-second metric periods that
 /// moto serves complete at once. Tests that check those rules set them back.
-pub const FAST_POLICY: [(&str, &str); 6] = [
+pub const FAST_POLICY: [(&str, &str); 7] = [
     ("SPILLOVER_STEPS", "100"),
     ("SPILLOVER_RETURN_HOLD_SECS", "0"),
     ("SPILLOVER_MIN_SPILL_SECS", "0"),
     ("SPILLOVER_STEP_SETTLE_SECS", "0"),
     ("SPILLOVER_METRIC_PERIOD_SECS", "1"),
     ("SPILLOVER_METRIC_SETTLE_SECS", "0"),
+    ("SPILLOVER_ELB_METRIC_SETTLE_SECS", "0"),
 ];
 
 pub struct Run {

@@ -89,7 +89,7 @@ fn assert_safe(o: &Observed, plan: &Plan, c: &Config) {
                     "scale-in while ECS still serves, inside the longest wait: {o:?} {plan:?}"
                 );
                 let window = f64::from(o.sticky_secs).max(c.metric_period.as_secs_f64());
-                let settled = window + c.metric_settle.as_secs_f64();
+                let settled = window + c.elb_metric_settle.as_secs_f64();
                 if let Some(age) = o.marks.returned_secs_ago {
                     assert!(
                         age >= drain.deregistration_delay_secs && age >= settled,

@@ -103,16 +103,32 @@ fn a_request_count_of_zero_that_has_not_settled_is_no_drain() {
     // Settled: the same 0 is.
     let plan = plan_with(&config, &observed.returned_ago(240.0));
     assert_eq!(plan.steps, [ScaleIn { from: 2, to: 0 }]);
-    // With no settle time, as soon as the window is over.
-    let instant = test_config_with(&[
-        ("SPILLOVER_STEPS", "100"),
-        ("SPILLOVER_METRIC_SETTLE_SECS", "0"),
-    ]);
+    // The drain reads the load balancer's metrics: their settle time holds it, not
+    // Lambda's. With none, as soon as the window is over.
     let observed = Observed::half_returned()
         .returned_ago(60.0)
         .with_drain(0.0, 0.0);
+    let lambda_only = test_config_with(&[
+        ("SPILLOVER_STEPS", "100"),
+        ("SPILLOVER_METRIC_SETTLE_SECS", "0"),
+    ]);
+    assert!(plan_with(&lambda_only, &observed).is_noop());
+    let instant = test_config_with(&[
+        ("SPILLOVER_STEPS", "100"),
+        ("SPILLOVER_ELB_METRIC_SETTLE_SECS", "0"),
+    ]);
     assert_eq!(
         plan_with(&instant, &observed).steps,
+        [ScaleIn { from: 2, to: 0 }]
+    );
+    // 90 s for the load balancer: settled at 60 + 90.
+    let elb_90 = test_config_with(&[
+        ("SPILLOVER_STEPS", "100"),
+        ("SPILLOVER_ELB_METRIC_SETTLE_SECS", "90"),
+    ]);
+    assert!(plan_with(&elb_90, &observed.clone().returned_ago(149.0)).is_noop());
+    assert_eq!(
+        plan_with(&elb_90, &observed.returned_ago(150.0)).steps,
         [ScaleIn { from: 2, to: 0 }]
     );
 }
