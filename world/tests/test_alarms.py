@@ -334,14 +334,18 @@ def test_the_library_demand_alarm_sees_demand_on_either_target_group():
     for t in range(60, 120):  # 500 rps, all on ECS, none on Lambda: 500 x 60 x 0.5 / 60 = 250
         store.add("AWS/ApplicationELB", "RequestCount", ecs_dims, t, 500.0)
     result = evaluate(spec, store, 120, "OK")
-    assert result.datapoints == (250.0,)
+    assert result.datapoints == (None, 250.0), "1 of the last 2 minutes"
     assert result.state == "ALARM"
     for t in range(120, 180):  # 50 rps on Lambda, none on ECS
         store.add("AWS/ApplicationELB", "RequestCount", lambda_dims, t, 50.0)
-    assert evaluate(spec, store, 180, "ALARM").state == "OK"
-    # No request at all: FILL gives 0, so the alarm is OK rather than INSUFFICIENT_DATA.
-    assert evaluate(spec, store, 240, "ALARM").datapoints == (0.0,)
-    assert evaluate(spec, store, 240, "ALARM").state == "OK"
+    # 1 of 2: the minute before still breaches.
+    assert evaluate(spec, store, 180, "ALARM").state == "ALARM"
+    assert evaluate(spec, store, 180, "ALARM").datapoints == (250.0, 25.0)
+    # Its minute out of the range: OK, one minute later than 1 of 1.
+    result = evaluate(spec, store, 240, "ALARM")
+    assert result.datapoints == (25.0, None) and result.state == "OK"
+    # No request at all: no datapoint (no FILL), so INSUFFICIENT_DATA, which never spills.
+    assert evaluate(spec, store, 300, "OK").state == "INSUFFICIENT_DATA"
 
 
 @pytest.mark.parametrize(
