@@ -123,7 +123,7 @@ fn plan(args: &[&str]) -> Result<i32> {
             demand_load: None,
             demand_unsettled: false,
             alarm_silent_secs: None,
-            alarm_heard_since_step: None,
+            alarm_breach_read: None,
         },
     };
     let plan = decide(&trigger, &observed, &config);

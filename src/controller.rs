@@ -168,18 +168,15 @@ impl Controller {
             _ => None,
         };
         // Read only when an ALARM may rest on no data while Lambda has a share: has the
-        // alarm's metric reported since the weights last changed?
-        let alarm_heard_since_step = match (alarms.spill.silenceable(), marks.stepped_secs_ago) {
-            (Some(projections), Some(ago))
-                if loads
-                    && alarms.spill.state == AlarmState::Alarm
-                    && weights.lambda > 0
-                    && weights.ecs > 0 =>
+        // alarm's metric read anything over its threshold lately?
+        let alarm_breach_read = match alarms.spill.silenceable() {
+            Some(projections)
+                if loads && alarms.spill.state == AlarmState::Alarm && weights.lambda > 0 =>
             {
-                self.read_heard_since(&projections, now, ago)
+                self.read_breach(&projections, now, marks.stepped_secs_ago)
                     .await
                     .unwrap_or_else(|e| {
-                        warn!(error = %e, "could not read whether the alarm reported since the last weight change; the steps go as configured");
+                        warn!(error = %e, "could not read the alarm's metric; the steps go as configured");
                         None
                     })
             }
@@ -204,28 +201,38 @@ impl Controller {
             demand_load,
             demand_unsettled,
             alarm_silent_secs,
-            alarm_heard_since_step,
+            alarm_breach_read,
         })
     }
 
-    /// Whether the alarms' metric has a datapoint, even partial, in a period that began at
-    /// or after the last weight change, `stepped_secs_ago` before `now`.
-    async fn read_heard_since(
+    /// Whether any of the alarms' metrics has a datapoint at or over its threshold (a
+    /// partial one counts: it only grows) in a period that began within the settle time and
+    /// two periods before `now`, and not before the last weight change.
+    async fn read_breach(
         &self,
         projections: &[crate::decide::sight::Projection],
         now: SystemTime,
-        stepped_secs_ago: f64,
+        stepped_secs_ago: Option<f64>,
     ) -> Result<Option<bool>> {
         let period = self.config.metric_period;
-        let stepped_at = now - Duration::from_secs_f64(stepped_secs_ago.max(0.0));
-        // From one period before the change, so that the query is never empty; only
-        // periods that began at or after it count.
-        let starts = self
+        let recent = self.config.metric_settle + period * 2;
+        let ago = stepped_secs_ago
+            .map(|s| Duration::from_secs_f64(s.max(0.0)))
+            .unwrap_or(recent)
+            .min(recent);
+        let since = now - ago;
+        // From one period before, so that the query is never empty; only periods that
+        // began at or after `since` count.
+        let points = self
             .aws
             .alarms
-            .datapoint_starts(projections, stepped_at - period, period)
+            .projection_datapoints(projections, since - period, period)
             .await?;
-        Ok(Some(starts.iter().any(|&start| start >= stepped_at)))
+        Ok(Some(points.iter().zip(projections).any(|(points, p)| {
+            points
+                .iter()
+                .any(|d| d.start >= since && d.value >= p.threshold)
+        })))
     }
 
     /// Since when the spill alarms have been out of ALARM, from their history (see

@@ -126,7 +126,7 @@ mod tests {
             demand_load: None,
             demand_unsettled: false,
             alarm_silent_secs: None,
-            alarm_heard_since_step: None,
+            alarm_breach_read: None,
         }
     }
 

@@ -151,14 +151,15 @@ pub struct Observed {
     /// so an ALARM then rests on no data (`TreatMissingData: breaching` or `ignore`).
     #[serde(default)]
     pub alarm_silent_secs: Option<f64>,
-    /// Whether the spill alarms' own metric has had a datapoint (even in a partial period)
-    /// in a period that began at or after the last weight change. Read only while they are
-    /// in ALARM with traffic on both target groups and each one's ALARM may rest on no data
-    /// (the app function's `ConcurrentExecutions` with `TreatMissingData` `breaching` or
-    /// `ignore`): until its metric has reported Lambda's new share, such an ALARM says
-    /// nothing about it (CloudWatch's metrics arrive a minute or more late).
+    /// Whether the spill alarms' own metric has read a datapoint at or over its threshold
+    /// (a partial one counts: it only grows) lately: in the periods an alarm evaluates and
+    /// the late ones before them, and only since the last weight change. Read only while
+    /// they are in ALARM, Lambda has a share of the traffic, and each one's ALARM may rest
+    /// on no data (the app function's `ConcurrentExecutions` with `TreatMissingData`
+    /// `breaching` or `ignore`): CloudWatch's metrics arrive a minute or more late, and
+    /// such an alarm is in ALARM on the periods not received yet.
     #[serde(default)]
-    pub alarm_heard_since_step: Option<bool>,
+    pub alarm_breach_read: Option<bool>,
 }
 
 /// An Application Auto Scaling scalable target (`ecs:service:DesiredCount`).

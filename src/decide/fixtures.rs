@@ -27,7 +27,7 @@ impl Observed {
             demand_load: None,
             demand_unsettled: false,
             alarm_silent_secs: None,
-            alarm_heard_since_step: None,
+            alarm_breach_read: None,
         }
     }
 
@@ -195,10 +195,10 @@ impl Observed {
         }
     }
 
-    /// Whether the spill alarms' metric has reported since the last weight change.
-    pub fn heard_since_step(self, heard: bool) -> Self {
+    /// Whether the spill alarms' metric has read a breaching datapoint lately.
+    pub fn breach_read(self, read: bool) -> Self {
         Observed {
-            alarm_heard_since_step: Some(heard),
+            alarm_breach_read: Some(read),
             ..self
         }
     }

@@ -147,18 +147,23 @@ pub fn settled_silence(observed: &Observed, config: &Config) -> Option<f64> {
     (observed.alarm == AlarmState::Alarm).then_some(silent)
 }
 
-/// Why a step up waits: the spill alarms are in ALARM, but each one's ALARM may rest on no
-/// data (`breaching` or `ignore` on the app function's metric) and its metric has not
-/// reported since the last weight change gave Lambda its share. CloudWatch's metrics
-/// arrive a minute or more after their period, so right after a step down such an alarm is
-/// still in ALARM on the periods Lambda had nothing, and a step up then would undo the step
-/// down at once, again and again. The split holds until the metric reports: a datapoint
-/// in ALARM is then real, and an OK starts the return hold.
-pub fn unheard_since_step(observed: &Observed) -> Option<String> {
-    (observed.alarm == AlarmState::Alarm && observed.alarm_heard_since_step == Some(false)).then(|| {
+/// Why nothing steps up: the spill alarms are in ALARM, but each one's ALARM may rest on no
+/// data (`breaching` or `ignore` on the app function's metric) and its metric has read no
+/// datapoint over the threshold lately (since the last weight change at most). CloudWatch's
+/// metrics arrive a minute or more after their period, so such an alarm is in ALARM on the
+/// periods not received yet: right after a step down (Lambda's new share not reported yet),
+/// or whenever Lambda's data come later than the alarm's evaluation range reaches. A spill
+/// or a step up then would be undone by the next step down, again and again. A datapoint
+/// over the threshold, even partial (it only grows), makes the ALARM real.
+pub fn rests_on_no_data(observed: &Observed) -> Option<String> {
+    (observed.alarm == AlarmState::Alarm && observed.alarm_breach_read == Some(false)).then(|| {
+        let since = observed
+            .marks
+            .stepped_secs_ago
+            .map(|ago| format!(" (the weights changed {ago:.0}s ago)"))
+            .unwrap_or_default();
         format!(
-            "the alarm's metric has not reported since the weights changed {:.0}s ago (its missing data is breaching or kept, and CloudWatch's metrics come late): its ALARM says nothing yet about Lambda's share, the split holds",
-            observed.marks.stepped_secs_ago.unwrap_or_default()
+            "the alarm is in ALARM but its metric has read nothing over its threshold lately{since}; its missing data is breaching or kept and CloudWatch's metrics come late, so the ALARM rests on no data: nothing steps up"
         )
     })
 }

@@ -193,12 +193,11 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
     }
     protect(&mut draft);
     let intent = if observed.alarm == AlarmState::Alarm {
-        capacity::ensure(&mut draft);
-        if let Some(unheard) = hold::unheard_since_step(observed) {
-            // An ALARM that may rest on missing data, before the alarm's metric has
-            // reported the split as it is: it says nothing about Lambda's share yet.
-            draft.note(unheard);
+        if let Some(why) = hold::rests_on_no_data(observed) {
+            // An ALARM on periods CloudWatch has not received: nothing to spill for yet.
+            draft.note(why);
         } else {
+            capacity::ensure(&mut draft);
             traffic::step_up(&mut draft);
         }
         Intent::Spill

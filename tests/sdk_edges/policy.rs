@@ -660,3 +660,40 @@ async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
         Some("weights lambda=1 ecs=0")
     );
 }
+
+#[tokio::test]
+async fn an_alarm_in_alarm_on_periods_not_received_yet_moves_nothing_until_its_metric_breaches() {
+    // The concurrency alarm with TreatMissingData breaching, at 50 % after a step down 40 s
+    // ago: CloudWatch has not received Lambda's new share yet, and the alarm is in ALARM on
+    // the missing periods. Its metric read nothing over 90 since: the split holds.
+    let steps = [("SPILLOVER_STEPS", "50,100"), ("SPILLOVER_SPILL_COUNT", "2")];
+    let half = |datapoints: Vec<(u64, f64)>| {
+        let mut world = World {
+            weights: (1, 1),
+            concurrency: Some(datapoints),
+            treat_missing: Some("breaching"),
+            ..World::spilled()
+                .with_mark("spillover:shifted-at", 900)
+                .with_mark("spillover:stepped-at", 40)
+        };
+        world.tags.insert("spillover:moves".into(), "2".into());
+        Fake::new(world)
+    };
+    // Before the step down, 95; since, nothing received.
+    let fake = half(vec![(120, 95.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert_eq!(summary.observed.as_ref().unwrap().alarm_breach_read, Some(false));
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // A datapoint since, under the threshold (partial or not): still nothing over it.
+    let fake = half(vec![(120, 95.0), (30, 40.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.as_ref().unwrap().alarm_breach_read, Some(false));
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    // One over it since the step: the ALARM is real, the step up goes.
+    let fake = half(vec![(120, 95.0), (30, 92.0)]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.as_ref().unwrap().alarm_breach_read, Some(true));
+    assert_eq!(fake.writes()[fake.writes().len() - 1], "weights lambda=0 ecs=1");
+}

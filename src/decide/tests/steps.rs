@@ -600,10 +600,10 @@ fn a_growing_excess_never_changes_the_weights_more_than_twice_a_step() {
 }
 
 #[test]
-fn an_alarm_that_may_rest_on_no_data_steps_up_only_once_it_has_reported_the_split() {
-    // At 50% after a step down, in ALARM on the periods before it (breaching): the metric
-    // has not reported Lambda's share yet, so the split holds; once it has, the ALARM is
-    // real and the step up goes.
+fn an_alarm_that_rests_on_no_data_spills_and_steps_up_only_once_its_metric_breaches() {
+    // At 50% after a step down, in ALARM on periods not received yet (breaching): nothing
+    // over the threshold read since, so the split holds; once a datapoint breaches, the
+    // ALARM is real and the step up goes.
     let config = test_config_with(&[
         ("SPILLOVER_STEPS", "50,100"),
         ("SPILLOVER_SPILL_COUNT", "2"),
@@ -614,19 +614,16 @@ fn an_alarm_that_may_rest_on_no_data_steps_up_only_once_it_has_reported_the_spli
         .with_healthy(2)
         .with_running(2)
         .stepped_ago(40.0);
-    let unheard = at_half.clone().heard_since_step(false);
-    let plan = plan_with(&config, &unheard);
+    let plan = plan_with(&config, &at_half.clone().breach_read(false));
     assert_eq!(plan.intent, Intent::Spill);
     assert!(plan.steps.is_empty(), "{plan:#?}");
+    assert!(plan.reason.contains("rests on no data"), "{}", plan.reason);
     assert!(
-        plan.reason
-            .contains("has not reported since the weights changed 40s ago"),
+        plan.reason.contains("the weights changed 40s ago"),
         "{}",
         plan.reason
     );
-
-    let heard = at_half.clone().heard_since_step(true);
-    let plan = plan_with(&config, &heard);
+    let plan = plan_with(&config, &at_half.clone().breach_read(true));
     assert_eq!(
         plan.steps,
         vec![SetWeights {
@@ -636,7 +633,7 @@ fn an_alarm_that_may_rest_on_no_data_steps_up_only_once_it_has_reported_the_spli
         "{}",
         plan.reason
     );
-    // Not read (a blind alarm, or all on one side): the steps go as before.
+    // Not read (another kind of alarm): the steps go as before.
     let plan = plan_with(&config, &at_half);
     assert_eq!(
         plan.steps,
@@ -645,4 +642,13 @@ fn an_alarm_that_may_rest_on_no_data_steps_up_only_once_it_has_reported_the_spli
             to: ON_ECS
         }]
     );
+    // All on Lambda, an ALARM on periods not received yet: no scale-out, no spill.
+    let idle = Observed::idle().with_alarm(Alarm).breach_read(false);
+    let plan = plan_with(&config, &idle);
+    assert!(plan.steps.is_empty(), "{plan:#?}");
+    let plan = plan_with(
+        &config,
+        &Observed::idle().with_alarm(Alarm).breach_read(true),
+    );
+    assert!(matches!(plan.steps[0], ScaleOut { .. }), "{plan:#?}");
 }
