@@ -617,6 +617,19 @@ async fn a_demand_reading_sizes_the_step_from_settled_periods_and_partial_floors
         fake.writes().last().map(String::as_str),
         Some("weights lambda=0 ecs=1")
     );
+    // The same with a partial period over it (half a minute of the spike received, 123 of
+    // a 90 threshold): the settled periods are from before the spike, so how far over the
+    // demand is, is not known. Not a reading of 137 % (27 % excess, "carried" at 50 %):
+    // the steps as configured.
+    let fake = half(vec![60.0, 60.0], vec![123.0]);
+    let summary = run(&fake.controller(&steps)).await;
+    assert_eq!(summary.observed.as_ref().unwrap().demand_load, None);
+    assert_eq!(
+        fake.writes().last().map(String::as_str),
+        Some("weights lambda=0 ecs=1"),
+        "{:?}",
+        summary.plan
+    );
 }
 
 #[tokio::test]
@@ -666,7 +679,10 @@ async fn an_alarm_in_alarm_on_periods_not_received_yet_moves_nothing_until_its_m
     // The concurrency alarm with TreatMissingData breaching, at 50 % after a step down 40 s
     // ago: CloudWatch has not received Lambda's new share yet, and the alarm is in ALARM on
     // the missing periods. Its metric read nothing over 90 since: the split holds.
-    let steps = [("SPILLOVER_STEPS", "50,100"), ("SPILLOVER_SPILL_COUNT", "2")];
+    let steps = [
+        ("SPILLOVER_STEPS", "50,100"),
+        ("SPILLOVER_SPILL_COUNT", "2"),
+    ];
     let half = |datapoints: Vec<(u64, f64)>| {
         let mut world = World {
             weights: (1, 1),
@@ -684,16 +700,28 @@ async fn an_alarm_in_alarm_on_periods_not_received_yet_moves_nothing_until_its_m
     let summary = run(&fake.controller(&steps)).await;
     assert!(summary.error.is_none(), "{:?}", summary.error);
     assert_eq!(summary.outcome, Outcome::NoOp);
-    assert_eq!(summary.observed.as_ref().unwrap().alarm_breach_read, Some(false));
+    assert_eq!(
+        summary.observed.as_ref().unwrap().alarm_breach_read,
+        Some(false)
+    );
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     // A datapoint since, under the threshold (partial or not): still nothing over it.
     let fake = half(vec![(120, 95.0), (30, 40.0)]);
     let summary = run(&fake.controller(&steps)).await;
-    assert_eq!(summary.observed.as_ref().unwrap().alarm_breach_read, Some(false));
+    assert_eq!(
+        summary.observed.as_ref().unwrap().alarm_breach_read,
+        Some(false)
+    );
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
     // One over it since the step: the ALARM is real, the step up goes.
     let fake = half(vec![(120, 95.0), (30, 92.0)]);
     let summary = run(&fake.controller(&steps)).await;
-    assert_eq!(summary.observed.as_ref().unwrap().alarm_breach_read, Some(true));
-    assert_eq!(fake.writes()[fake.writes().len() - 1], "weights lambda=0 ecs=1");
+    assert_eq!(
+        summary.observed.as_ref().unwrap().alarm_breach_read,
+        Some(true)
+    );
+    assert_eq!(
+        fake.writes()[fake.writes().len() - 1],
+        "weights lambda=0 ecs=1"
+    );
 }

@@ -88,7 +88,9 @@ pub struct DemandData {
 /// carries it): so its trend comes from settled periods alone ([`demand_ahead`] over the
 /// last [`DEMAND_PERIODS`] of them), and a partial period only raises it, as the lower
 /// bound it is. A partial period never sizes a step on its own: `None` when an alarm has
-/// no settled period at `horizon`, and the steps go as configured.
+/// no settled period at `horizon`, or when its settled trend is under its threshold (the
+/// settled periods come from before the overload: an alarm in ALARM on newer periods
+/// says the demand is over, and how far is not known yet), and the steps go as configured.
 ///
 /// A query linear in `RequestCount` sums ([`reads_demand`]) is a lower bound in a partial
 /// period as long as its coefficients are positive, as the recommended alarm's are.
@@ -99,6 +101,9 @@ pub fn demand_load(alarms: &[DemandData], horizon: SystemTime) -> Option<f64> {
         let recent = settled.len().saturating_sub(DEMAND_PERIODS as usize);
         let values: Vec<f64> = settled[recent..].iter().map(|p| p.value).collect();
         let ahead = demand_ahead(&values)?;
+        if ahead < alarm.threshold {
+            return None;
+        }
         let value = partial.iter().map(|p| p.value).fold(ahead, f64::max);
         let load = value / alarm.threshold;
         highest = Some(highest.map_or(load, |h| h.max(load)));
@@ -416,6 +421,21 @@ mod tests {
         assert_eq!(demand_load(&two, horizon()), Some(3.0));
         let unsettled = [data(&[(0, 180.0)]), data(&[(-30, 270.0)])];
         assert_eq!(demand_load(&unsettled, horizon()), None);
+    }
+
+    #[test]
+    fn a_settled_trend_under_the_threshold_sizes_no_step() {
+        // The alarm fired on periods that have not settled: the settled ones are from before
+        // the spike (25 of a 90 threshold) and a partial one reads 123. How far over the
+        // demand is, is not known yet: no reading (the steps go as configured), not 137 %.
+        let read = |points: &[(i64, f64)]| demand_load(&[data(points)], horizon());
+        assert_eq!(
+            read(&[(120, 25.0), (60, 25.0), (0, 25.0), (-60, 123.0)]),
+            None
+        );
+        // Once a settled period shows the overload, the reading sizes the step.
+        let load = read(&[(60, 25.0), (0, 250.0), (-60, 123.0)]);
+        assert!(load.is_some_and(|l| l >= 250.0 / 90.0), "{load:?}");
     }
 
     #[test]
