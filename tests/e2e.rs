@@ -426,9 +426,9 @@ fn progressive_steps_and_the_return_hold_move_one_step_per_run() {
     tick(&world);
     assert_eq!(weights(&world.snapshot()), (1, 1), "one step back");
     // The alarm watches Lambda's concurrency, whose reading at the new split judges the
-    // next step: not before a whole 1 s period since the step has settled (3 s here), which
-    // is sure 5 s after it.
-    let settle = [("SPILLOVER_METRIC_SETTLE_SECS", "3")];
+    // next step: not before a whole 1 s period since the step has settled (8 s here, so
+    // that a slow machine still reads before it), which is sure 10 s after it.
+    let settle = [("SPILLOVER_METRIC_SETTLE_SECS", "8")];
     let tick_settled = |world: &World| {
         world
             .spillover(
@@ -442,7 +442,7 @@ fn progressive_steps_and_the_return_hold_move_one_step_per_run() {
     assert_eq!(weights(&world.snapshot()), (1, 1), "{unsettled}");
     let reason = unsettled["plan"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("no settled period yet"), "{reason}");
-    std::thread::sleep(std::time::Duration::from_millis(5_100));
+    std::thread::sleep(std::time::Duration::from_millis(10_100));
     tick_settled(&world);
     assert_eq!(weights(&world.snapshot()), (1, 0), "and the next");
     let writes = world.api_writes();
