@@ -8,7 +8,7 @@ use tracing::{info, warn};
 use crate::aws::Aws;
 use crate::config::Config;
 use crate::decide::settled;
-use crate::decide::sight::{SplitReading, demand_load, split_reading};
+use crate::decide::sight::{SplitReading, demand_load_at, split_reading};
 use crate::decide::{Plan, Step, decide, percent};
 use crate::error::{Error, Result};
 use crate::marks::{self, Mark};
@@ -143,7 +143,8 @@ impl Controller {
                     Ok(data) => {
                         // Re-read the clock: the reads took time, and a period is settled by
                         // the time it is judged at.
-                        let load = demand_load(&data, settled::horizon(SystemTime::now(), settle));
+                        let now = SystemTime::now();
+                        let load = demand_load_at(&data, settled::horizon(now, settle), now);
                         (load, load.is_none())
                     }
                     Err(e) => (unread("the demand", e), false),

@@ -72,6 +72,17 @@ pub fn demand_ahead(values: &[f64]) -> Option<f64> {
     Some(highest.max(ahead))
 }
 
+/// [`demand_ahead`], with the last value carried `periods` periods (at least one) along its
+/// rise from the one before.
+pub fn demand_carried(values: &[f64], periods: f64) -> Option<f64> {
+    let highest = values.iter().copied().reduce(f64::max)?;
+    let ahead = match values {
+        [.., before, last] => last + (last - before) * periods.max(1.0),
+        _ => highest,
+    };
+    Some(highest.max(ahead))
+}
+
 /// One demand alarm's datapoints: the query it evaluates, in periods of `period`, and its
 /// threshold.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,12 +106,28 @@ pub struct DemandData {
 /// A query linear in `RequestCount` sums ([`reads_demand`]) is a lower bound in a partial
 /// period as long as its coefficients are positive, as the recommended alarm's are.
 pub fn demand_load(alarms: &[DemandData], horizon: SystemTime) -> Option<f64> {
+    demand_load_at(alarms, horizon, horizon)
+}
+
+/// [`demand_load`] read at `now`: a settled trend is carried along its rise from its last
+/// period to `now`, not one period only. The settled periods are the settle time behind
+/// (3 minutes by default); under a ramp, a trend carried one period would read the demand of
+/// minutes ago, and stop the step short of the excess while the ramp goes on (the late
+/// world's ramp: 16 % held while 50 to 80 requests/s were throttled). Carried too far, a
+/// step is larger than the excess: ECS serves a little more, nobody gets a 5xx.
+pub fn demand_load_at(alarms: &[DemandData], horizon: SystemTime, now: SystemTime) -> Option<f64> {
     let mut highest: Option<f64> = None;
     for alarm in alarms {
         let (settled, partial) = settled::split(&alarm.points, alarm.period, horizon);
         let recent = settled.len().saturating_sub(DEMAND_PERIODS as usize);
         let values: Vec<f64> = settled[recent..].iter().map(|p| p.value).collect();
-        let ahead = demand_ahead(&values)?;
+        // From the middle of the last settled period to now, in periods.
+        let periods = settled.last().map_or(1.0, |last| {
+            let middle = last.start + alarm.period / 2;
+            now.duration_since(middle).unwrap_or_default().as_secs_f64()
+                / alarm.period.as_secs_f64().max(1.0)
+        });
+        let ahead = demand_carried(&values, periods)?;
         if ahead < alarm.threshold {
             return None;
         }
@@ -421,6 +448,21 @@ mod tests {
         assert_eq!(demand_load(&two, horizon()), Some(3.0));
         let unsettled = [data(&[(0, 180.0)]), data(&[(-30, 270.0)])];
         assert_eq!(demand_load(&unsettled, horizon()), None);
+    }
+
+    #[test]
+    fn a_rising_settled_trend_is_carried_to_now() {
+        // Settled 180 then 270 (the last one began 240 s before `now`, its middle 210 s):
+        // rising 90 a period, carried 3.5 periods to now: 585, 6.5 thresholds; read at the
+        // horizon itself, one period: 360, 4.
+        let points = data(&[(60, 180.0), (0, 270.0)]);
+        let now = horizon() + Duration::from_secs(180);
+        let load = demand_load_at(std::slice::from_ref(&points), horizon(), now).unwrap();
+        assert!((load - 6.5).abs() < 1e-9, "{load}");
+        assert_eq!(demand_load(&[points], horizon()), Some(4.0));
+        // Falling or steady: the highest, however far.
+        let falling = data(&[(60, 270.0), (0, 180.0)]);
+        assert_eq!(demand_load_at(&[falling], horizon(), now), Some(3.0));
     }
 
     #[test]

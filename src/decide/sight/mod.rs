@@ -186,7 +186,8 @@ pub fn split_reading(
 
 mod demand;
 pub use demand::{
-    DEMAND_PERIODS, DemandData, MathQuery, demand_ahead, demand_load, excess_percent, reads_demand,
+    DEMAND_PERIODS, DemandData, MathQuery, demand_ahead, demand_carried, demand_load,
+    demand_load_at, excess_percent, reads_demand,
 };
 
 #[cfg(test)]
