@@ -63,9 +63,11 @@ EOF
 )"
 export SPILLOVER_POLL_INTERVAL_MS=500 SPILLOVER_POLL_MAX_INTERVAL_MS=1000
 # The default policy (steps 50,100), with its holds shortened so the demo takes seconds: a
-# 3 s return hold, no minimum spill or settle time, 1 s metric periods.
+# 3 s return hold, no minimum spill or settle time, 1 s metric periods, and no settle time
+# for CloudWatch's periods (the plain world's moto has every datapoint at once).
 export SPILLOVER_RETURN_HOLD_SECS="$HOLD_SECS" SPILLOVER_MIN_SPILL_SECS=0 \
-  SPILLOVER_STEP_SETTLE_SECS=0 SPILLOVER_METRIC_PERIOD_SECS=1
+  SPILLOVER_STEP_SETTLE_SECS=0 SPILLOVER_METRIC_PERIOD_SECS=1 \
+  SPILLOVER_METRIC_SETTLE_SECS=0 SPILLOVER_ELB_METRIC_SETTLE_SECS=0
 
 replay() {
   local event="$1" rc=0
@@ -110,6 +112,7 @@ replay ok-metric.json
 echo "== the hold is over: each tick takes one step back"
 sleep "$((HOLD_SECS + 1))"
 replay scheduled-tick.json
+sleep 2.5  # the next step back reads the alarm over two whole 1 s periods at the new split first
 replay scheduled-tick.json
 
 echo "== sticky sessions (${STICKY_SECS}s) may still reach ECS: the tick scales in once they expire"
