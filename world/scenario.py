@@ -415,24 +415,26 @@ def _range(obj: _Object, key: str, default: Any, *, what: str = "seconds") -> tu
     return (float(value[0]), float(value[1]))
 
 
+def _per_namespace(cw: _Object, key: str, default: dict, what: str, read: Any) -> dict:
+    """An object of namespace: value, each value read by `read(obj, namespace)`; `default`
+    when the key is absent."""
+    doc = cw.get(key, None)
+    if doc is None:
+        return dict(default)
+    if not isinstance(doc, dict):
+        cw.fail(key, f"must be an object of namespace: {what}, got {_show(doc)}")
+    per = _Object(cw.source, cw.at(key), doc)
+    values = {ns: read(per, ns) for ns in doc}
+    per.done()
+    return values
+
+
 def _cloudwatch(obj: _Object) -> CloudWatchSpec:
     cw = obj.child("cloudwatch")
-    delays = cw.get("ingestion_delay_secs", None)
-    ingestion = dict(DEFAULT_INGESTION_DELAY_SECS)
-    if delays is not None:
-        if not isinstance(delays, dict):
-            cw.fail("ingestion_delay_secs", f"must be an object of namespace: [low, high], got {_show(delays)}")
-        per = _Object(obj.source, cw.at("ingestion_delay_secs"), delays)
-        ingestion = {ns: _range(per, ns, None) for ns in delays}
-        per.done()
-    counts = cw.get("reporters", None)
-    reporters = dict(DEFAULT_REPORTERS)
-    if counts is not None:
-        if not isinstance(counts, dict):
-            cw.fail("reporters", f"must be an object of namespace: count, got {_show(counts)}")
-        per = _Object(obj.source, cw.at("reporters"), counts)
-        reporters = {ns: per.integer(ns, low=1, high=10) for ns in counts}
-        per.done()
+    ingestion = _per_namespace(cw, "ingestion_delay_secs", DEFAULT_INGESTION_DELAY_SECS,
+                               "[low, high]", lambda per, ns: _range(per, ns, None))
+    reporters = _per_namespace(cw, "reporters", DEFAULT_REPORTERS, "count",
+                               lambda per, ns: per.integer(ns, low=1, high=10))
     spec = CloudWatchSpec(
         ingestion_delay_secs=ingestion,
         publish_every_secs=cw.integer("publish_every_secs", 10, low=1, high=10,

@@ -142,16 +142,21 @@ def test_alarms_are_evaluated_once_a_minute_at_the_offset() -> None:
     assert [t for t in range(0, 130) if evaluation_due(t, 0)] == [60, 120]
 
 
+def requests_alarm(evaluation_periods: int, treat_missing: str):
+    """RequestCount's Sum of the ECS target group at or over 100, with 2 extra periods."""
+    return parse_alarm({
+        "AlarmName": "demand", "Namespace": ELB, "MetricName": "RequestCount",
+        "Dimensions": [{"Name": k, "Value": v} for k, v in TG.items()], "Statistic": "Sum",
+        "Period": 60, "EvaluationPeriods": evaluation_periods, "Threshold": 100,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": treat_missing,
+    }, extra_range_periods=2)
+
+
 def test_an_alarm_sees_the_breach_only_once_enough_of_it_has_arrived() -> None:
     """1 of 1 over a Sum of RequestCount >= 100: the period holds 120, but 15 s after it
     ends only the samples of its first 46 s have arrived (92): the alarm stays OK then,
     and goes to ALARM at the next evaluation."""
-    alarm = parse_alarm({
-        "AlarmName": "demand", "Namespace": ELB, "MetricName": "RequestCount",
-        "Dimensions": [{"Name": k, "Value": v} for k, v in TG.items()], "Statistic": "Sum",
-        "Period": 60, "EvaluationPeriods": 1, "Threshold": 100,
-        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "notBreaching",
-    }, extra_range_periods=2)
+    alarm = requests_alarm(1, "notBreaching")
     store = MetricStore()
     for t in range(60):
         store.add(ELB, "RequestCount", TG, float(t), 2.0, arrives=t + 30.0)
@@ -164,12 +169,7 @@ def test_an_alarm_sees_the_breach_only_once_enough_of_it_has_arrived() -> None:
 def test_the_evaluation_range_lets_late_data_of_an_older_period_count() -> None:
     """2 of 2 with the newest period not arrived at all: with 2 extra periods in the range
     the two most recent real datapoints decide, the older one included."""
-    alarm = parse_alarm({
-        "AlarmName": "demand", "Namespace": ELB, "MetricName": "RequestCount",
-        "Dimensions": [{"Name": k, "Value": v} for k, v in TG.items()], "Statistic": "Sum",
-        "Period": 60, "EvaluationPeriods": 2, "Threshold": 100,
-        "ComparisonOperator": "GreaterThanOrEqualToThreshold", "TreatMissingData": "missing",
-    }, extra_range_periods=2)
+    alarm = requests_alarm(2, "missing")
     store = MetricStore()
     for t in range(0, 180):
         store.add(ELB, "RequestCount", TG, float(t), 2.0, arrives=t + (10.0 if t < 120 else 90.0))
