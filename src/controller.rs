@@ -98,11 +98,14 @@ impl Controller {
         let hold = self.config.return_hold;
         let settle = self.config.metric_settle;
         let in_hold = |at: Option<SystemTime>| age(at).is_some_and(|a| a < hold.as_secs_f64());
-        // While spilled and out of ALARM, the hold counts from when the alarms left ALARM:
-        // read from their history only when a change inside the hold could hide it.
+        // While spilled, or back on Lambda with the capacity still up, and out of ALARM, the
+        // hold counts from when the alarms left ALARM: read from their history only when a
+        // change inside the hold could hide it (ALARM -> INSUFFICIENT_DATA -> OK).
+        let capacity_up =
+            service.desired > self.config.idle_count || marks.saved_min_capacity.is_some();
         let out_of_alarm_since = if loads
             && alarms.spill.state != AlarmState::Alarm
-            && weights.ecs > 0
+            && (weights.ecs > 0 || capacity_up)
             && in_hold(alarms.spill.changed_at)
         {
             self.read_out_of_alarm_since(&alarms.spill, &marks, now)

@@ -191,6 +191,45 @@ async fn the_ok_after_insufficient_data_does_not_start_the_hold_again() {
 }
 
 #[tokio::test]
+async fn the_capacity_hold_after_insufficient_data_counts_from_when_the_alarm_left_alarm() {
+    // Back on Lambda long ago, tasks still up; the alarm left ALARM for INSUFFICIENT_DATA
+    // 720 s ago and went OK 20 s ago. Out of ALARM for the whole hold: scale in, as the
+    // spill's own return would have done.
+    let returned = |history| {
+        let fake = Fake::new(World {
+            sticky: false,
+            request_counts: vec![0.0, 0.0],
+            alarm_changed_secs_ago: 20,
+            alarm_history: history,
+            ..World::spilled()
+                .with_alarm(StateValue::Ok)
+                .with_mark("spillover:returned-at", 600)
+        });
+        fake.world.lock().unwrap().weights = (1, 0);
+        fake
+    };
+    let fake = returned(Some(vec![
+        (20, "INSUFFICIENT_DATA", "OK"),
+        (720, "ALARM", "INSUFFICIENT_DATA"),
+    ]));
+    let summary = run(&fake.controller(&[])).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(fake.writes(), ["desired=0"]);
+    assert_eq!(fake.world.lock().unwrap().history_queries.len(), 1);
+
+    // In ALARM inside the hold: the capacity stays for the rest of it.
+    let fake = returned(Some(vec![
+        (20, "ALARM", "OK"),
+        (200, "INSUFFICIENT_DATA", "ALARM"),
+    ]));
+    let summary = run(&fake.controller(&[])).await;
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    let reason = summary.plan.unwrap().reason;
+    assert!(reason.contains("capacity kept"), "{reason}");
+    assert!(fake.writes().is_empty());
+}
+
+#[tokio::test]
 async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
     // The concurrency alarm with TreatMissingData breaching, all traffic on ECS for long:
     // Lambda publishes nothing and the alarm stays in ALARM.
