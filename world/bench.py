@@ -19,6 +19,7 @@ from typing import Any
 
 from .controllers import CONTROLLERS, ROOT
 from .scenario import load
+from .summary import PHASES
 
 COLUMNS = ("scenario", "controller", "requests", "5xx", "floor", "5xx/floor", "spills/returns",
            "weight changes", "unsafe s", "healthy→weights s", "reads/s waiting", "ECS task-s",
@@ -69,6 +70,54 @@ def idle(summary: dict[str, Any]) -> str:
 def table(summaries: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row(s)) + " |" for s in summaries]
+    return "\n".join(lines)
+
+
+PHASES_HOW_TO_READ = (
+    "How to read it: each cell is a phase of the first overload, `seconds (the floor's) / 5xx`. "
+    "From the first second demand is over Lambda's capacity **to** the controller's alarm in "
+    "ALARM (the run's ingestion draws; the floor waits for the same ALARM), to the scale-out "
+    "(the event's delivery, the floor's shortest, and the controller's reaction to it), to a "
+    "healthy target (a task start and one health check; the floor's fastest start), to the "
+    "controller's weight write (the floor: none), to that weight in force (listener "
+    "propagation; the floor's shortest), and **after** it until the overload has no 5xx left "
+    "(steps that give ECS part of the traffic, their propagation, sticky clients; the floor "
+    "has nothing there). A phase longer than the floor's cost its extra seconds of 5xx: a "
+    "slower draw of the world, or the controller. `+`: the step that ends the phase never "
+    "came, the rest of the overload is in it; `-`: never began. 5xx over floor: the episode's "
+    "5xx less the floor's part of it; the phases' 5xx add up to the episode's."
+)
+PHASE_COLUMNS = ("to alarm", "to scale-out", "to healthy", "to write", "to in force", "after")
+PHASES_TITLE = "Where the 5xx over the floor came from (spillover, first episode)"
+
+
+def phase_cell(phase: dict[str, Any] | None, floor_secs: float | None, never: bool) -> str:
+    """`seconds (the floor's) / 5xx` of one phase; `+` after the seconds when the step that
+    ends it never came (the rest of the overload is in it), `-` when it never began."""
+    if phase is None:
+        return "-"
+    floor = "" if floor_secs is None else f" ({floor_secs:g})"
+    return f"{phase['secs']} s{'+' if never else ''}{floor} / {phase['errors_5xx']:,.0f}"
+
+
+def phases_row(summary: dict[str, Any]) -> list[str]:
+    episode = summary["phases"][0]
+    by_name = {p["phase"]: p for p in episode["phases"]}
+    parts = episode["floor_parts"]
+    cells = [phase_cell(by_name.get(name), parts.get(name), name == episode["never"])
+             for name in PHASES]
+    return [summary["scenario"], f"{episode['errors_5xx'] - episode['floor_5xx']:,.0f}", *cells]
+
+
+def phases_table(summaries: list[dict[str, Any]]) -> str:
+    """The spillover runs' first overload episode, phase by phase (`summary.episode_phases`);
+    empty when no spillover run had an overload."""
+    runs = [s for s in summaries if s["controller"] == "spillover" and s.get("phases")]
+    if not runs:
+        return ""
+    columns = ("scenario", "5xx over floor", *PHASE_COLUMNS)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(phases_row(s)) + " |" for s in runs]
     return "\n".join(lines)
 
 
@@ -142,12 +191,17 @@ def bench(scenarios: list[Path], controllers: list[str], results: Path, work: Pa
             shutil.copy(png, pictures / f"{path.stem}-{controller}.png")
         summary["picture"] = f"{name}/{path.stem}-{controller}.png"
     text = table(summaries)
+    phases = phases_table(summaries)
+    if phases:
+        text += f"\n\n## {PHASES_TITLE}\n\n{PHASES_HOW_TO_READ}\n\n{phases}"
     results.mkdir(parents=True, exist_ok=True)
     world = "instant" if instant else "late"
     (results / f"{name}.md").write_text(
         f"# Closed-loop benchmark, the {world} world\n\n`make bench-loop`: every scenario in "
         "`world/scenarios/` for each controller, in one run. 5xx/floor is the 5xx count over "
         "`floor_5xx`, the errors no controller can avoid without pre-warming in this world. "
+        "Below the table, for the spillover runs, where the 5xx over the floor of the first "
+        "overload came from, phase by phase (`phases` in `loop.json`). "
         f"Pictures in `{name}/`.\n\n" + text + "\n")
     (results / f"{name}.json").write_text(json.dumps(summaries, indent=2) + "\n")
     print(text)

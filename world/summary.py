@@ -4,7 +4,7 @@ not have avoided, and how the controller behaved. Pure: rows in, a dict out."""
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .scenario import Scenario
 
@@ -70,9 +70,17 @@ def ready_at(t0: float, scenario: Scenario, alarmed_at: float | None = None) -> 
     start = float(ecs.task_start_secs[0])
     if not scenario.late:
         return t0 + main_alarm_evaluation_secs(scenario) + start + scenario.new_target_health_secs
-    alarm = max(earliest_alarm_at(t0, scenario), alarmed_at if alarmed_at is not None else 0.0)
-    return (alarm + scenario.events_timing.delivery_delay_secs[0]
+    return (floor_alarm_at(t0, scenario, alarmed_at) + scenario.events_timing.delivery_delay_secs[0]
             + start + scenario.new_target_health_secs + scenario.propagation_secs[0])
+
+
+def floor_alarm_at(t0: float, scenario: Scenario, alarmed_at: float | None = None) -> float:
+    """When the floor has the controller's first alarm go to ALARM for an overload that
+    starts at `t0`: in the late world the run's ALARM (`alarmed_at`), never before
+    `earliest_alarm_at`; in the instant world its period × datapoints to alarm after `t0`."""
+    if not scenario.late:
+        return t0 + main_alarm_evaluation_secs(scenario)
+    return max(earliest_alarm_at(t0, scenario), alarmed_at if alarmed_at is not None else 0.0)
 
 
 def first_alarm_at(rows: list[dict[str, Any]], scenario: Scenario, t0: float) -> float:
@@ -90,19 +98,124 @@ def lambda_capacity_rps(scenario: Scenario) -> float:
 def floor_5xx(rows: list[dict[str, Any]], scenario: Scenario) -> float:
     """The 5xx no controller can avoid without pre-warming: the demand above Lambda's
     capacity from the start of each overload until a Fargate task could take traffic."""
+    return sum(floor_by_episode(rows, scenario))
+
+
+def floor_by_episode(rows: list[dict[str, Any]], scenario: Scenario) -> list[float]:
+    """`floor_5xx`, one figure per overload episode (the episodes of `episode_spans`)."""
     cap = lambda_capacity_rps(scenario)
     window_end = -1.0
-    total = 0.0
+    found: list[float] = []
     over_before = False
     for row in rows:
         over = row["demand"] > cap + 1e-9
         if over and not over_before:
             alarmed = first_alarm_at(rows, scenario, row["t"]) if scenario.late else None
             window_end = max(window_end, ready_at(row["t"], scenario, alarmed))
+            found.append(0.0)
         if over and row["t"] < window_end:
-            total += row["demand"] - cap
+            found[-1] += row["demand"] - cap
         over_before = over
-    return total
+    return found
+
+
+def episode_spans(rows: list[dict[str, Any]], scenario: Scenario) -> list[tuple[int, int]]:
+    """Each overload episode as row indices `[i, j)`: from the first second demand is above
+    Lambda's capacity to the first second it is not again (or the end of the rows)."""
+    cap = lambda_capacity_rps(scenario)
+    spans: list[tuple[int, int]] = []
+    start = None
+    for i, row in enumerate(rows):
+        over = row["demand"] > cap + 1e-9
+        if over and start is None:
+            start = i
+        elif not over and start is not None:
+            spans.append((start, i))
+            start = None
+    if start is not None:
+        spans.append((start, len(rows)))
+    return spans
+
+
+PHASES = ("to_alarm", "to_scale_out", "to_healthy", "to_write", "to_in_force", "after")
+
+
+def errors_of(row: dict[str, Any]) -> float:
+    return row["e502"] + row["e503"] + row["e5xx_other"]
+
+
+def milestone_tests(scenario: Scenario) -> list[Callable[[dict[str, Any]], bool]]:
+    """What ends each phase but the last, in order: the controller's first alarm in ALARM;
+    the service scaled out (desired above its idle count: the controller raised it, or it
+    was still out); a healthy target; a weight for ECS written; a weight for ECS in force."""
+    name = scenario.controller.alarm_names[0]
+    idle = scenario.ecs.idle_count
+    return [
+        lambda r: r.get("alarms", {}).get(name) == "ALARM",
+        lambda r: r["desired"] > idle,
+        lambda r: r["healthy"] >= 1,
+        lambda r: r["written_weights"][1] > 0,
+        lambda r: r["ecs_weight"] > 0,
+    ]
+
+
+def floor_parts(t0: float, scenario: Scenario, alarmed_at: float | None) -> dict[str, float | None]:
+    """What the floor assumed for each phase that ends in a step, in seconds: the alarm as
+    `floor_alarm_at` has it (None: never), the shortest event delivery, the fastest task
+    start and the new target's health check, no time to write, the shortest propagation.
+    They add up to `ready_at(t0) - t0`."""
+    alarm = floor_alarm_at(t0, scenario, alarmed_at)
+    return {
+        "to_alarm": None if math.isinf(alarm) else alarm - t0,
+        "to_scale_out": float(scenario.events_timing.delivery_delay_secs[0]),
+        "to_healthy": float(scenario.ecs.task_start_secs[0]) + scenario.new_target_health_secs,
+        "to_write": 0.0,
+        "to_in_force": float(scenario.propagation_secs[0]),
+    }
+
+
+def episode_phases(rows: list[dict[str, Any]], scenario: Scenario) -> list[dict[str, Any]]:
+    """For each overload episode, its 5xx in consecutive phases (`PHASES`): from the start
+    of the overload to the controller's first alarm in ALARM, to the scale-out, to a healthy
+    target, to the weight write, to that weight in force, and after it until the rest of the
+    episode has no 5xx. Each step is the first second at or after the one before at which it
+    holds (0 s if it already did). A step that does not come within the episode ends the
+    phases there: the phase waiting for it runs to the end of the episode, its name is
+    `never`, and the phases after it are absent. Beside them, the episode's 5xx and floor and
+    what the floor assumed for each phase (`floor_parts`)."""
+    tests = milestone_tests(scenario)
+    floors = floor_by_episode(rows, scenario)
+    found = []
+    for (i, j), floor in zip(episode_spans(rows, scenario), floors):
+        end_t = rows[j - 1]["t"] + 1
+        bounds = [i]
+        for test in tests:
+            k = next((x for x in range(bounds[-1], j) if test(rows[x])), None)
+            if k is None:
+                break
+            bounds.append(k)
+        never = PHASES[len(bounds) - 1] if len(bounds) <= len(tests) else None
+        if never is None:
+            last = max((x for x in range(bounds[-1], j) if errors_of(rows[x]) > 0), default=bounds[-1] - 1)
+            bounds.append(last + 1)
+        else:
+            bounds.append(j)
+        seconds = [rows[k]["t"] if k < j else end_t for k in bounds]
+        phases = [{"phase": PHASES[n], "start": seconds[n], "end": seconds[n + 1],
+                   "secs": seconds[n + 1] - seconds[n],
+                   "errors_5xx": round(sum(errors_of(r) for r in rows[a:b]), 3)}
+                  for n, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+        t0 = rows[i]["t"]
+        alarmed = first_alarm_at(rows, scenario, t0) if scenario.late else None
+        found.append({
+            "start": t0, "end": end_t,
+            "errors_5xx": round(sum(errors_of(r) for r in rows[i:j]), 3),
+            "floor_5xx": round(floor, 3),
+            "never": never,
+            "phases": phases,
+            "floor_parts": floor_parts(t0, scenario, alarmed),
+        })
+    return found
 
 
 def overload_episodes(rows: list[dict[str, Any]], scenario: Scenario) -> int:
@@ -312,4 +425,5 @@ def summarize(rows: list[dict[str, Any]], scenario: Scenario, *, controller: str
         "earliest_ecs_secs": None if earliest is None or math.isinf(earliest) else earliest,
         "timing": scenario.timing,
         "duplicate_events": sum(1 for d in delivered if d.get("duplicate")),
+        "phases": episode_phases(rows, scenario),
     }
