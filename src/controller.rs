@@ -354,6 +354,96 @@ impl Controller {
         Ok((observed, plan))
     }
 
+    /// An ALARM that may rest on no data moves nothing until its metric reads a breach
+    /// ([`crate::decide::hold::rests_on_no_data`]). CloudWatch evaluates on the datapoints
+    /// it has and publishes late ones after the evaluation (Knowledge Center,
+    /// cloudwatch-trigger-metric), so the breach often arrives a few seconds after the
+    /// ALARM event. Rather than leave it to the next run (a scheduled tick up to a minute
+    /// away, while Lambda throttles), the run reads the alarm and its metric every sixth of
+    /// a period (two reads) until the metric breaches or the alarm leaves ALARM, then looks
+    /// and decides again. `None` when the wait budget ends first, or a read fails: the
+    /// first plan stands, and the next run looks again.
+    async fn await_breach(
+        &self,
+        trigger: &Trigger,
+        observed: &Observed,
+        deadline: Deadline,
+    ) -> Option<(Observed, Plan)> {
+        let started = SystemTime::now();
+        let stepped_at = observed
+            .marks
+            .stepped_secs_ago
+            .and_then(|ago| started.checked_sub(Duration::from_secs_f64(ago.max(0.0))));
+        let interval = (self.config.metric_period / 6).max(self.config.poll.interval);
+        let calls = &self.aws.calls;
+        let spent = || {
+            let count = calls.count();
+            count.reads + count.retried
+        };
+        let waited = poll_until(
+            "a datapoint over the alarm's threshold",
+            Backoff {
+                interval,
+                max_interval: interval,
+            },
+            Budget {
+                per_sec: BREACH_READS_PER_CHECK / interval.as_secs_f64(),
+                burst: BREACH_READS_PER_CHECK * 2.0,
+                spent: &spent,
+            },
+            deadline.wait,
+            || async {
+                let alarms = self.aws.alarms.read().await?;
+                let projections = match alarms.spill.silenceable() {
+                    Some(p) if alarms.spill.state == AlarmState::Alarm => p,
+                    _ => return Ok(Check::Ready(format!("alarm {}", alarms.spill.state))),
+                };
+                let now = SystemTime::now();
+                let stepped = stepped_at
+                    .and_then(|at| now.duration_since(at).ok())
+                    .map(|d| d.as_secs_f64());
+                Ok(match self.read_breach(&projections, now, stepped).await? {
+                    Some(true) => Check::Ready("a datapoint over the threshold".to_string()),
+                    _ => Check::NotYet("ALARM, no datapoint over the threshold yet".into()),
+                })
+            },
+        )
+        .await;
+        let (found, stats) = match waited {
+            Ok(found) => found,
+            Err(e @ Error::Timeout { .. }) => {
+                info!(error = %e, "no breach read before the wait budget ended; the next run looks again");
+                return None;
+            }
+            Err(e) => {
+                warn!(error = %e, "could not read the alarm's metric again; the next run looks again");
+                return None;
+            }
+        };
+        info!(found = %found, waited_ms = stats.waited_ms, checks = stats.checks, "the alarm's metric read again");
+        let looking = Box::pin(self.observe_and_decide(trigger));
+        match bounded(
+            deadline.steps,
+            "the look after the wait for a breach",
+            looking,
+        )
+        .await
+        {
+            Ok((observed, mut plan)) => {
+                plan.reason = format!(
+                    "after {:.0}s, {found}: {}",
+                    stats.waited_ms as f64 / 1000.0,
+                    plan.reason
+                );
+                Some((observed, plan))
+            }
+            Err(e) => {
+                warn!(error = %e, "could not look again after the wait for a breach; the next run looks again");
+                None
+            }
+        }
+    }
+
     /// When the run must be done by (see [`Deadline`]).
     ///
     /// A Lambda deadline already past when the invocation starts cannot be real (local
@@ -411,6 +501,15 @@ impl Controller {
                     .finish(summary, started, calls_before, dry_run, deadline)
                     .await;
             }
+        };
+        let (observed, plan) = if plan.awaits_breach && !dry_run {
+            // Boxed, as the run is: the wait and the second look are deep futures.
+            match Box::pin(self.await_breach(&trigger, &observed, deadline)).await {
+                Some(found) => found,
+                None => (observed, plan),
+            }
+        } else {
+            (observed, plan)
         };
         summary.durations_ms.observe = ms(started.elapsed());
         info!(intent = ?plan.intent, steps = plan.steps.len(), reason = %plan.reason, dry_run, "plan");
@@ -711,6 +810,10 @@ impl Controller {
         Ok((stats, read))
     }
 }
+
+/// The reads of one check while an ALARM waits for its metric to breach: the alarm and
+/// its metric.
+const BREACH_READS_PER_CHECK: f64 = 2.0;
 
 /// The wait's AWS requests (reads and the SDK's retries), on average, per poll interval:
 /// 3 a second at the default 500 ms. The usual check reads once, so this only holds back

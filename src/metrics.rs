@@ -276,6 +276,7 @@ mod tests {
             return_after_secs: None,
             scale_in_after_secs: None,
             needs_drain_window_secs: None,
+            awaits_breach: false,
         });
         s.actions = vec![
             action(Step::ScaleOut { from: 0, to: 2 }, 40, 10),

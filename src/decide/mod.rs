@@ -114,6 +114,11 @@ pub struct Plan {
     /// read: the seconds of `RequestCount` to read. The loop reads it and decides again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needs_drain_window_secs: Option<f64>,
+    /// Set when nothing steps up only because the ALARM may rest on no data
+    /// ([`hold::rests_on_no_data`]): the loop reads the alarm's metric again until it reads
+    /// a breach (then decides again), the alarm leaves ALARM, or the wait budget ends.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub awaits_breach: bool,
 }
 
 impl Plan {
@@ -135,6 +140,7 @@ struct Draft<'a> {
     return_after_secs: Option<f64>,
     scale_in_after_secs: Option<f64>,
     needs_drain_window_secs: Option<f64>,
+    awaits_breach: bool,
 }
 
 impl<'a> Draft<'a> {
@@ -149,6 +155,7 @@ impl<'a> Draft<'a> {
             return_after_secs: None,
             scale_in_after_secs: None,
             needs_drain_window_secs: None,
+            awaits_breach: false,
         }
     }
 
@@ -194,8 +201,10 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
     protect(&mut draft);
     let intent = if observed.alarm == AlarmState::Alarm {
         if let Some(why) = hold::rests_on_no_data(observed) {
-            // An ALARM on periods CloudWatch has not received: nothing to spill for yet.
+            // An ALARM on periods CloudWatch has not received: nothing to spill for yet,
+            // unless a datapoint over the threshold arrives while the run can still wait.
             draft.note(why);
+            draft.awaits_breach = draft.steps.is_empty();
         } else {
             capacity::ensure(&mut draft);
             traffic::step_up(&mut draft);
@@ -247,6 +256,7 @@ pub fn decide(trigger: &Trigger, observed: &Observed, config: &Config) -> Plan {
         return_after_secs: draft.return_after_secs,
         scale_in_after_secs: draft.scale_in_after_secs,
         needs_drain_window_secs: draft.needs_drain_window_secs,
+        awaits_breach: draft.awaits_breach,
     }
 }
 

@@ -404,11 +404,22 @@ impl Fake {
                     // The periods that began inside the query's range.
                     let (start, end) =
                         (r.start_time().unwrap().secs(), r.end_time().unwrap().secs());
+                    let reads = w
+                        .metric_queries
+                        .iter()
+                        .filter(|q| q.contains("ConcurrentExecutions"))
+                        .count();
+                    let arrived = w
+                        .concurrency_late
+                        .iter()
+                        .filter(|(from, _, _)| reads >= *from)
+                        .map(|&(_, ago, value)| (ago, value));
                     let (stamps, values): (Vec<_>, Vec<_>) = w
                         .concurrency
                         .clone()
                         .unwrap_or_default()
                         .into_iter()
+                        .chain(arrived)
                         .map(|(ago, value)| (end - ago as i64, value))
                         .filter(|(at, _)| *at >= start && *at < end)
                         .map(|(at, value)| {

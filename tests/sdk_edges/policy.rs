@@ -232,8 +232,12 @@ async fn the_capacity_hold_after_insufficient_data_counts_from_when_the_alarm_le
 #[tokio::test]
 async fn an_alarm_in_alarm_on_no_data_steps_down_one_step_after_the_hold() {
     // The concurrency alarm with TreatMissingData breaching, all traffic on ECS for long:
-    // Lambda publishes nothing and the alarm stays in ALARM.
-    let steps = [("SPILLOVER_STEPS", "50,100")];
+    // Lambda publishes nothing and the alarm stays in ALARM. (At 50 % the run reads the
+    // metric again until its wait budget ends.)
+    let steps = [
+        ("SPILLOVER_STEPS", "50,100"),
+        ("SPILLOVER_WAIT_BUDGET_SECS", "1"),
+    ];
     let silent = |datapoints: Vec<(u64, f64)>| {
         Fake::new(World {
             concurrency: Some(datapoints),
@@ -717,6 +721,57 @@ async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
 }
 
 #[tokio::test]
+async fn an_alarm_on_periods_not_received_yet_spills_in_the_same_run_once_its_metric_breaches() {
+    // The concurrency alarm (breaching) went to ALARM on the newest periods, not received
+    // yet; the breaching datapoint reaches CloudWatch a few seconds later, by the third
+    // read. The run reads the metric again each sixth of a period (1 s here) and spills.
+    let config = [
+        ("SPILLOVER_SPILL_COUNT", "2"),
+        ("SPILLOVER_METRIC_PERIOD_SECS", "6"),
+        ("SPILLOVER_WAIT_BUDGET_SECS", "20"),
+    ];
+    let alarmed = |late: Vec<(usize, u64, f64)>| {
+        Fake::new(World {
+            alarm: StateValue::Alarm,
+            alarm_changed_secs_ago: 2,
+            concurrency: Some(vec![(240, 40.0)]),
+            concurrency_late: late,
+            treat_missing: Some("breaching"),
+            healthy_after_checks: 0,
+            ..World::idle()
+        })
+    };
+    let fake = alarmed(vec![(3, 60, 100.0)]);
+    let started = std::time::Instant::now();
+    let summary = run(&fake.controller(&config)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::Done);
+    let reason = summary.plan.as_ref().unwrap().reason.clone();
+    assert!(
+        reason.contains("a datapoint over the threshold"),
+        "{reason}"
+    );
+    assert_eq!(fake.writes()[0], "desired=2");
+    assert_eq!(
+        fake.writes()[fake.writes().len() - 1],
+        "weights lambda=0 ecs=1"
+    );
+    let reads = fake.world.lock().unwrap().metric_queries.len();
+    assert!((3..=5).contains(&reads), "{reads} metric reads");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // No breach before the wait budget ends: nothing written, nothing failed.
+    let fake = alarmed(vec![]);
+    let short = [config[0], config[1], ("SPILLOVER_WAIT_BUDGET_SECS", "2")];
+    let summary = run(&fake.controller(&short)).await;
+    assert!(summary.error.is_none(), "{:?}", summary.error);
+    assert_eq!(summary.outcome, Outcome::NoOp);
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    let reads = fake.world.lock().unwrap().metric_queries.len();
+    assert!((2..=4).contains(&reads), "{reads} metric reads in 2 s");
+}
+
+#[tokio::test]
 async fn an_alarm_in_alarm_on_periods_not_received_yet_moves_nothing_until_its_metric_breaches() {
     // The concurrency alarm with TreatMissingData breaching, at 50 % after a step down 40 s
     // ago: CloudWatch has not received Lambda's new share yet, and the alarm is in ALARM on
@@ -724,6 +779,8 @@ async fn an_alarm_in_alarm_on_periods_not_received_yet_moves_nothing_until_its_m
     let steps = [
         ("SPILLOVER_STEPS", "50,100"),
         ("SPILLOVER_SPILL_COUNT", "2"),
+        // The run reads the metric again until its wait budget ends.
+        ("SPILLOVER_WAIT_BUDGET_SECS", "1"),
     ];
     let half = |datapoints: Vec<(u64, f64)>| {
         let mut world = World {

@@ -63,6 +63,9 @@ pub struct World {
     /// 90: a reading spillover can carry to another split. These are its datapoints, as
     /// (seconds ago its 60 s period began, value); a read gets those inside its range.
     pub concurrency: Option<Vec<(u64, f64)>>,
+    /// Datapoints of that metric that reach CloudWatch late: (from its Nth read on, seconds
+    /// ago its period began, value).
+    pub concurrency_late: Vec<(usize, u64, f64)>,
     /// The concurrency alarm's `TreatMissingData` (CloudWatch's default, `missing`, when
     /// `None`).
     pub treat_missing: Option<&'static str>,
@@ -122,6 +125,7 @@ impl World {
             scalable: None,
             request_counts: Vec::new(),
             concurrency: None,
+            concurrency_late: Vec::new(),
             treat_missing: None,
             metric_queries: Vec::new(),
             deregistration_delay: "0",
