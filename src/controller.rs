@@ -13,7 +13,7 @@ use crate::decide::{Plan, Step, decide, percent};
 use crate::error::{Error, Result};
 use crate::marks::{self, Mark};
 use crate::notify;
-use crate::observed::{AlarmState, Drain, Observed, Weights, is_ready};
+use crate::observed::{AlarmState, Drain, Observed, StoppedTask, Weights, is_ready};
 use crate::poller::{Backoff, Budget, Check, PollStats, poll_until};
 use crate::report::{ActionRecord, Notification, Outcome, Summary};
 use crate::trigger::Trigger;
@@ -524,6 +524,7 @@ impl Controller {
         let act_started = Instant::now();
         let mut moves = observed.marks.moves;
         let mut ahead = None;
+        let failed_starts = std::sync::Mutex::new(Vec::new());
         for step in plan.steps {
             let at = started.elapsed();
             if dry_run {
@@ -535,20 +536,32 @@ impl Controller {
             }
             info!(step = %step, "start");
             let step_started = Instant::now();
-            let executing = self.execute(&step, deadline.wait, started_wall, moves, &mut ahead);
+            let executing = self.execute(
+                &step,
+                deadline.wait,
+                started_wall,
+                moves,
+                &mut ahead,
+                &failed_starts,
+            );
             let result = bounded(deadline.steps, &format!("step \"{step}\""), executing).await;
             let took = step_started.elapsed();
+            let failed = std::mem::take(&mut *failed_starts.lock().expect("not poisoned"));
             match result {
                 Ok(stats) => {
                     info!(step = %step, took_ms = ms(took), "done");
                     if let Step::SetWeights { from, to } = step {
                         moves = Some(marks::moves_after(from, to, moves));
                     }
-                    summary.actions.push(record(step, at, took, "ok", stats));
+                    let mut action = record(step, at, took, "ok", stats);
+                    action.failed_starts = failed;
+                    summary.actions.push(action);
                 }
                 Err(e) => {
                     warn!(step = %step, error = %e, "failed; later steps skipped");
-                    summary.actions.push(record(step, at, took, "failed", None));
+                    let mut action = record(step, at, took, "failed", None);
+                    action.failed_starts = failed;
+                    summary.actions.push(action);
                     summary.fail(e);
                     break;
                 }
@@ -623,6 +636,7 @@ impl Controller {
         since: SystemTime,
         moves: Option<u32>,
         ahead: &mut Option<ReadAhead>,
+        failed_starts: &std::sync::Mutex<Vec<StoppedTask>>,
     ) -> Result<Option<PollStats>> {
         let read_ahead = ahead.take();
         match *step {
@@ -650,7 +664,9 @@ impl Controller {
                 self.aws.ecs.untag(&[Mark::SavedMinCapacity.key()]).await?;
             }
             Step::WaitUntilReady { min_healthy } => {
-                let (stats, read) = self.wait_until_ready(min_healthy, deadline, since).await?;
+                let (stats, read) = self
+                    .wait_until_ready(min_healthy, deadline, since, failed_starts)
+                    .await?;
                 *ahead = Some(read);
                 return Ok(Some(stats));
             }
@@ -725,15 +741,43 @@ impl Controller {
         listener.set_weights(actions, to).await
     }
 
+    /// Adds the failed starts found to those seen in this wait, each one logged once; the
+    /// last one when they reach `enough` (the wait ends on it).
+    fn count_failed_starts(
+        &self,
+        found: Vec<StoppedTask>,
+        seen: &std::sync::Mutex<Vec<StoppedTask>>,
+        enough: usize,
+    ) -> Option<StoppedTask> {
+        let mut seen = seen.lock().expect("not poisoned");
+        for task in found {
+            if seen.iter().any(|s| s.arn == task.arn) {
+                continue;
+            }
+            warn!(
+                task = %task.arn,
+                reason = %task.reason,
+                failed_starts = seen.len() + 1,
+                ends_the_wait_at = enough,
+                "a task stopped while starting; ECS starts a replacement and the wait goes on"
+            );
+            seen.push(task);
+        }
+        (seen.len() >= enough).then(|| seen[seen.len() - 1].clone())
+    }
+
     /// Polls until `min` tasks run and `min` targets are healthy, at most one check per
     /// poll interval. A check reads the target health (one call); the running count only
     /// when the targets look ready, and stopped tasks (alongside the health read) on the
-    /// first check and every fifth, to end the wait early on a failed start. So the wait
+    /// first check and every fifth, to see failed starts. So the wait
     /// makes about one read per check, and a [`Budget`] of 1.5 requests per interval holds
     /// back the checks after any that read more. A check whose read fails with a transient
     /// error (throttled, a 5xx, timed out, after the SDK's own retries) is one more "not
     /// yet" and is counted in the action's `errors`; another error (AccessDenied, a missing
-    /// resource) or a failed start ends the wait.
+    /// resource) ends the wait, and so do failed starts once they reach ECS's own circuit
+    /// breaker threshold ([`failed_start_threshold`]); fewer are logged, recorded in the
+    /// action (`failed_starts`) and announced with the run, and the wait goes on for the
+    /// replacements ECS starts.
     ///
     /// The check that finds the targets healthy reads the running count (one call, where
     /// the task list and its describe are two in a row), the alarm and the listener's
@@ -743,7 +787,9 @@ impl Controller {
         min: u32,
         deadline: Instant,
         since: SystemTime,
+        failed_starts: &std::sync::Mutex<Vec<StoppedTask>>,
     ) -> Result<(PollStats, ReadAhead)> {
+        let enough_failures = failed_start_threshold(self.config.spill_count.max(min as i32));
         let backoff = Backoff {
             interval: self.config.poll.interval,
             max_interval: self.config.poll.max_interval,
@@ -772,14 +818,16 @@ impl Controller {
                     // before it: a check that finds the targets healthy is no later for it.
                     let failed = async {
                         if look_for_failures {
-                            self.aws.ecs.failed_task(since).await
+                            self.aws.ecs.failed_tasks(since).await
                         } else {
-                            Ok(None)
+                            Ok(Vec::new())
                         }
                     };
                     let (failed, healthy) =
                         tokio::try_join!(failed, self.aws.listener.healthy_targets())?;
-                    if let Some(stopped) = failed {
+                    if let Some(stopped) =
+                        self.count_failed_starts(failed, failed_starts, enough_failures)
+                    {
                         return Err(Error::TaskStopped {
                             service: self.config.service.clone(),
                             task: stopped.arn,
@@ -809,6 +857,16 @@ impl Controller {
         .await?;
         Ok((stats, read))
     }
+}
+
+/// How many failed starts end a wait: the threshold of ECS's deployment circuit breaker,
+/// half the desired count, at least 3 and at most 200 ("The deployment circuit breaker has
+/// a minimum threshold of 3 and a maximum threshold of 200 ... 0.5 * desired task count",
+/// ECS API reference, `ServiceDeploymentCircuitBreaker`). Fewer are what a service does
+/// when a start fails now and then (an image pull, an ENI): ECS starts a replacement, and
+/// the wait goes on for it.
+fn failed_start_threshold(desired: i32) -> usize {
+    (f64::from(desired.max(0)) * 0.5).ceil().clamp(3.0, 200.0) as usize
 }
 
 /// The reads of one check while an ALARM waits for its metric to breach: the alarm and
@@ -856,6 +914,7 @@ fn record(
         result,
         checks: wait.map(|w| w.checks),
         errors: wait.map(|w| w.errors),
+        failed_starts: Vec::new(),
     }
 }
 

@@ -260,6 +260,7 @@ mod tests {
             result: "ok",
             checks: None,
             errors: None,
+            failed_starts: vec![],
         }
     }
 

@@ -49,6 +49,11 @@ pub fn event(summary: &Summary, config: &Config) -> Option<Event> {
     let reason = summary.plan.as_ref().map(|p| p.reason.clone());
     let error = summary.error.as_ref().map(ToString::to_string);
     let share = |p: Option<f64>| p.map_or("unknown".to_string(), |p| format!("{p:.0}%"));
+    let failed_starts: Vec<_> = summary
+        .actions
+        .iter()
+        .flat_map(|a| a.failed_starts.iter())
+        .collect();
     let message = match effect {
         Effect::Spilled | Effect::Returned => format!(
             "{}: {} of traffic on ECS (was {}). {}",
@@ -63,6 +68,16 @@ pub fn event(summary: &Summary, config: &Config) -> Option<Event> {
             share(figures.ecs_share),
             error.as_deref().unwrap_or_default()
         ),
+    };
+    // A start that failed while the run waited is news even when the spill went on.
+    let message = match failed_starts.last() {
+        Some(last) => format!(
+            "{} {} task start(s) failed while the run waited, the last: {}.",
+            message.trim_end(),
+            failed_starts.len(),
+            last.reason
+        ),
+        None => message,
     };
     let weights = summary.last_seen().map(|o| o.weights);
     let detail = json!({
@@ -82,6 +97,7 @@ pub fn event(summary: &Summary, config: &Config) -> Option<Event> {
         "healthy": figures.healthy,
         "time_to_ready_ms": figures.time_to_ready_ms,
         "reaction_ms": figures.reaction_ms,
+        "failed_starts": failed_starts,
         "actions": summary.actions,
         "durations_ms": summary.durations_ms,
     });
@@ -142,6 +158,7 @@ mod tests {
             result: "ok",
             checks: None,
             errors: None,
+            failed_starts: vec![],
         }];
         s
     }
@@ -202,6 +219,7 @@ mod tests {
             result: "ok",
             checks: None,
             errors: None,
+            failed_starts: vec![],
         });
         assert_eq!(event(&s, &test_config()), None, "scale-in only");
         let rejected = Summary::rejected(Error::BadInput("x".into()));

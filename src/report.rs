@@ -9,7 +9,7 @@ use crate::aws::CallCount;
 use crate::config::MetricsSettings;
 use crate::decide::{Plan, Step, percent};
 use crate::error::Error;
-use crate::observed::Observed;
+use crate::observed::{Observed, StoppedTask};
 use crate::trigger::Trigger;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,6 +91,9 @@ pub struct ActionRecord {
     /// Of those, checks that failed with a transient AWS error and counted as "not yet".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<u32>,
+    /// Tasks that stopped while the wait ran (a failed start), which ECS replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_starts: Vec<StoppedTask>,
 }
 
 #[derive(Debug, Serialize)]

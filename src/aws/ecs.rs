@@ -215,12 +215,17 @@ impl Ecs {
         Ok(u32::try_from(service.running_count()).unwrap_or(0))
     }
 
-    /// A task of the service that stopped with a reason after `since` (a failed start),
+    /// The tasks of the service that stopped with a reason after `since` (failed starts),
     /// from the stopped tasks only: usually one read, since there are none.
-    pub async fn failed_task(&self, since: SystemTime) -> Result<Option<StoppedTask>> {
+    pub async fn failed_tasks(&self, since: SystemTime) -> Result<Vec<StoppedTask>> {
         let arns = self.list_tasks(DesiredStatus::Stopped).await?;
         let tasks = self.describe_tasks(arns).await?;
-        Ok(classify(&tasks, &self.service, Some(since)).stopped)
+        let group = format!("service:{}", self.service);
+        Ok(tasks
+            .iter()
+            .filter(|t| t.group() == Some(group.as_str()))
+            .filter_map(|t| failed_start(t, Some(since)))
+            .collect())
     }
 
     async fn list_tasks(&self, status: DesiredStatus) -> Result<Vec<String>> {

@@ -219,10 +219,17 @@ impl Fake {
             if !stopped {
                 w.running_task_lists += 1;
             }
+            let replaced = w.fail_starts.is_some_and(|n| w.failed >= n);
             let arns: Vec<String> = match (&w.fail_reason, stopped) {
-                (Some(_), true) => vec!["task/failed".into()],
-                (None, false) => (0..w.desired).map(|i| format!("task/{i}")).collect(),
-                _ => vec![],
+                (Some(_), true) => {
+                    if !replaced {
+                        w.failed += 1;
+                    }
+                    (1..=w.failed).map(|i| format!("task/failed-{i}")).collect()
+                }
+                (Some(_), false) if !replaced => vec![],
+                (_, false) => (0..w.desired).map(|i| format!("task/{i}")).collect(),
+                (None, true) => vec![],
             };
             ListTasksOutput::builder().set_task_arns(Some(arns)).build()
         });
@@ -233,7 +240,11 @@ impl Fake {
                 let running = w.healthy() > 0;
                 let tasks = r.tasks().iter().map(|arn| {
                     let task = Task::builder().task_arn(arn).group("service:web-app");
-                    match &w.fail_reason {
+                    match w
+                        .fail_reason
+                        .as_ref()
+                        .filter(|_| arn.starts_with("task/failed"))
+                    {
                         Some(reason) => task
                             .last_status("STOPPED")
                             .stopped_reason(reason)

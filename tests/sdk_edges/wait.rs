@@ -101,14 +101,16 @@ async fn a_service_slow_to_count_its_tasks_running_does_not_make_the_wait_read_f
 
 #[tokio::test]
 async fn a_task_that_cannot_pull_its_image_ends_the_wait_and_traffic_stays_on_lambda() {
+    // Every start fails, each replacement too: the wait ends at the third, the threshold of
+    // ECS's own deployment circuit breaker, with each failed start recorded.
     let reason = "CannotPullContainerError: pull image manifest has been retried 5 time(s)";
     let fake = Fake::new(World {
         fail_reason: Some(reason.into()),
         ..World::idle().with_alarm(StateValue::Alarm)
     });
     let summary = run(&fake.controller(&[
-        ("SPILLOVER_POLL_INTERVAL_MS", "1000"),
-        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "1000"),
+        ("SPILLOVER_POLL_INTERVAL_MS", "10"),
+        ("SPILLOVER_POLL_MAX_INTERVAL_MS", "10"),
     ]))
     .await;
     match &summary.error {
@@ -116,17 +118,53 @@ async fn a_task_that_cannot_pull_its_image_ends_the_wait_and_traffic_stays_on_la
             reason: got, task, ..
         }) => {
             assert_eq!(got, reason);
-            assert_eq!(task, "task/failed");
+            assert_eq!(task, "task/failed-3");
         }
         other => panic!("expected TaskStopped, got {other:?}"),
     }
     assert_eq!(summary.exit_code(), 1);
     assert_eq!(fake.writes(), ["desired=2"], "no weight change");
+    let wait = summary.actions.last().unwrap();
+    let failed: Vec<&str> = wait.failed_starts.iter().map(|t| t.arn.as_str()).collect();
+    assert_eq!(failed, ["task/failed-1", "task/failed-2", "task/failed-3"]);
     assert!(
-        summary.durations_ms.total < 1000,
-        "stopped at the first check, took {}ms",
+        summary.durations_ms.total < 2000,
+        "stopped at the third failed start, took {}ms",
         summary.durations_ms.total
     );
+}
+
+#[tokio::test]
+async fn a_failed_start_that_ecs_replaces_is_reported_and_the_spill_goes_on_in_the_same_run() {
+    let reason = "ResourceInitializationError: unable to pull secrets or registry auth";
+    let fake = Fake::new(World {
+        fail_reason: Some(reason.into()),
+        fail_starts: Some(1),
+        healthy_after_checks: 3,
+        ..World::idle().with_alarm(StateValue::Alarm)
+    });
+    let summary = run_waiting(&fake).await;
+    assert_eq!(
+        fake.writes()[fake.writes().len() - 1],
+        "weights lambda=0 ecs=1",
+        "{:?}",
+        fake.writes()
+    );
+    let wait = summary
+        .actions
+        .iter()
+        .find(|a| a.failed_starts.len() == 1)
+        .expect("the wait records the failed start");
+    assert_eq!(wait.failed_starts[0].reason, reason);
+    assert_eq!(wait.result, "ok");
+    // The run's announcement says so.
+    let config = fake.controller(&[]).config;
+    let event = spillover::notify::event(&summary, &config).expect("a spill is announced");
+    assert_eq!(event.detail_type, "Spillover Traffic Spilled");
+    let message = event.detail["message"].as_str().unwrap();
+    assert!(message.contains("1 task start(s) failed"), "{message}");
+    assert!(message.contains(reason), "{message}");
+    assert_eq!(event.detail["failed_starts"][0]["reason"], reason);
 }
 
 #[tokio::test]

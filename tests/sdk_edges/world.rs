@@ -36,8 +36,13 @@ pub struct World {
     pub checks_since_scale_out: u32,
     /// Targets that stay unhealthy whatever happens.
     pub never_healthy: bool,
-    /// Start tasks that stop with this reason instead of running.
+    /// Start tasks that stop with this reason instead of running: each look at the stopped
+    /// tasks finds one more (ECS starts a replacement, which fails too), up to
+    /// `fail_starts` of them when set; after those the replacements run.
     pub fail_reason: Option<String>,
+    pub fail_starts: Option<u32>,
+    /// The failed tasks so far.
+    pub failed: u32,
     /// The stop code those tasks get.
     pub fail_stop_code: TaskStopCode,
     /// ModifyListener answers with the listener it leaves unchanged: a write that lies.
@@ -113,6 +118,8 @@ impl World {
             checks_since_scale_out: 0,
             never_healthy: false,
             fail_reason: None,
+            fail_starts: None,
+            failed: 0,
             fail_stop_code: TaskStopCode::TaskFailedToStart,
             lying_write: false,
             alarm_clears_after_checks: None,
@@ -206,7 +213,7 @@ impl World {
 
     pub fn healthy(&self) -> i32 {
         let ready = !self.never_healthy
-            && self.fail_reason.is_none()
+            && (self.fail_reason.is_none() || self.fail_starts.is_some_and(|n| self.failed >= n))
             && self.checks_since_scale_out >= self.healthy_after_checks;
         if ready { self.desired } else { 0 }
     }
