@@ -359,8 +359,8 @@ impl Controller {
     /// it has and publishes late ones after the evaluation (Knowledge Center,
     /// cloudwatch-trigger-metric), so the breach often arrives a few seconds after the
     /// ALARM event. Rather than leave it to the next run (a scheduled tick up to a minute
-    /// away, while Lambda throttles), the run reads the alarm and its metric every sixth of
-    /// a period (two reads) until the metric breaches or the alarm leaves ALARM, then looks
+    /// away, while Lambda throttles), the run reads the alarm and its metric every twelfth
+    /// of a period (two reads, 5 s at 60 s) until the metric breaches or the alarm leaves ALARM, then looks
     /// and decides again. `None` when the wait budget ends first, or a read fails: the
     /// first plan stands, and the next run looks again.
     async fn await_breach(
@@ -374,7 +374,7 @@ impl Controller {
             .marks
             .stepped_secs_ago
             .and_then(|ago| started.checked_sub(Duration::from_secs_f64(ago.max(0.0))));
-        let interval = (self.config.metric_period / 6).max(self.config.poll.interval);
+        let interval = (self.config.metric_period / 12).max(self.config.poll.interval);
         let calls = &self.aws.calls;
         let spent = || {
             let count = calls.count();

@@ -724,10 +724,10 @@ async fn a_reading_that_cannot_be_taken_neither_stops_a_spill_nor_holds_one() {
 async fn an_alarm_on_periods_not_received_yet_spills_in_the_same_run_once_its_metric_breaches() {
     // The concurrency alarm (breaching) went to ALARM on the newest periods, not received
     // yet; the breaching datapoint reaches CloudWatch a few seconds later, by the third
-    // read. The run reads the metric again each sixth of a period (1 s here) and spills.
+    // read. The run reads the metric again each twelfth of a period (1 s here) and spills.
     let config = [
         ("SPILLOVER_SPILL_COUNT", "2"),
-        ("SPILLOVER_METRIC_PERIOD_SECS", "6"),
+        ("SPILLOVER_METRIC_PERIOD_SECS", "12"),
         ("SPILLOVER_WAIT_BUDGET_SECS", "20"),
     ];
     let alarmed = |late: Vec<(usize, u64, f64)>| {
