@@ -26,7 +26,7 @@ Usage:
   spillover status                                    print the observed state as JSON
   spillover check [--json] [--timeout-secs N]         check the configured resources; read-only
 
-Configuration comes from SPILLOVER_* environment variables (see README.md);
+Configuration comes from SPILLOVER_* environment variables (see docs/configuration.md);
 AWS_ENDPOINT_URL points the AWS calls at a local emulator; without it, replay refuses
 to run unless --aws is given, and writes nothing unless --yes is given too.
 Exit status: 0 done or nothing to do, 2 bad input or config, 1 AWS failure or timeout.";

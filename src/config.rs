@@ -367,7 +367,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
     fn required(&self, name: &str) -> Result<String> {
         self.optional(name).ok_or_else(|| {
             Error::Config(format!(
-                "{name} is not set; see the README's configuration table"
+                "{name} is not set; see the table in docs/configuration.md"
             ))
         })
     }

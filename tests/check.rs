@@ -84,9 +84,10 @@ impl Checklist {
     }
 }
 
-/// A demand alarm as README recommends: concurrency Lambda would have, from both target
-/// groups' RequestCount (the load balancer's, for brevity here), missing data not breaching,
-/// no FILL and 1 of the last 2 minutes, so a late or partial newest minute cannot decide it.
+/// A demand alarm as docs/choosing-the-alarm.md recommends: concurrency Lambda would have,
+/// from both target groups' RequestCount (the load balancer's, for brevity here), missing
+/// data not breaching, no FILL and 1 of the last 2 minutes, so a late or partial newest
+/// minute cannot decide it.
 const DEMAND_ALARM: &str = "\
 cw.put_metric_alarm(AlarmName='web-app-demand', EvaluationPeriods=2, DatapointsToAlarm=1, Threshold=900.0,
     ComparisonOperator='GreaterThanThreshold', TreatMissingData='notBreaching',

@@ -408,7 +408,7 @@ fn late_data(alarm: &AlarmInfo, topic: String) -> Item {
     Item::new(
         Warn,
         topic,
-        format!("{} (README, \"Choosing the alarm\")", problems.join("; ")),
+        format!("{} (see docs/choosing-the-alarm.md)", problems.join("; ")),
     )
 }
 
@@ -483,7 +483,7 @@ fn watches(alarm: &AlarmInfo, removed: &[String], missing: &str, topic: String) 
         );
     }
     let fix = "an alarm on demand is recommended: metric math over both target groups' RequestCount, or the load balancer's \
-               (README, \"Choosing the alarm\")";
+               (see docs/choosing-the-alarm.md)";
     let status = if missing == "missing" { Warn } else { Fail };
     Item::new(
         status,
