@@ -82,7 +82,7 @@ impl Controller {
             self.aws.alarms.read(),
             self.aws.listener.forward(),
             self.aws.ecs.service_state(),
-            self.aws.ecs.tasks(None),
+            self.aws.ecs.tasks(),
             self.aws.listener.healthy_targets(),
             self.aws.scaling.target(),
         )?;
@@ -375,11 +375,7 @@ impl Controller {
             .stepped_secs_ago
             .and_then(|ago| started.checked_sub(Duration::from_secs_f64(ago.max(0.0))));
         let interval = (self.config.metric_period / 12).max(self.config.poll.interval);
-        let calls = &self.aws.calls;
-        let spent = || {
-            let count = calls.count();
-            count.reads + count.retried
-        };
+        let spent = || self.aws.calls.count().requests();
         let waited = poll_until(
             "a datapoint over the alarm's threshold",
             Backoff {
@@ -744,7 +740,6 @@ impl Controller {
     /// Adds the failed starts found to those seen in this wait, each one logged once; the
     /// last one when they reach `enough` (the wait ends on it).
     fn count_failed_starts(
-        &self,
         found: Vec<StoppedTask>,
         seen: &std::sync::Mutex<Vec<StoppedTask>>,
         enough: usize,
@@ -794,11 +789,7 @@ impl Controller {
             interval: self.config.poll.interval,
             max_interval: self.config.poll.max_interval,
         };
-        let calls = &self.aws.calls;
-        let spent = || {
-            let count = calls.count();
-            count.reads + count.retried
-        };
+        let spent = || self.aws.calls.count().requests();
         let budget = Budget {
             per_sec: WAIT_REQUESTS_PER_INTERVAL / self.config.poll.interval.as_secs_f64(),
             burst: WAIT_REQUEST_BURST,
@@ -826,7 +817,7 @@ impl Controller {
                     let (failed, healthy) =
                         tokio::try_join!(failed, self.aws.listener.healthy_targets())?;
                     if let Some(stopped) =
-                        self.count_failed_starts(failed, failed_starts, enough_failures)
+                        Self::count_failed_starts(failed, failed_starts, enough_failures)
                     {
                         return Err(Error::TaskStopped {
                             service: self.config.service.clone(),

@@ -106,16 +106,11 @@ def floor_by_episode(rows: list[dict[str, Any]], scenario: Scenario) -> list[flo
     cap = lambda_capacity_rps(scenario)
     window_end = -1.0
     found: list[float] = []
-    over_before = False
-    for row in rows:
-        over = row["demand"] > cap + 1e-9
-        if over and not over_before:
-            alarmed = first_alarm_at(rows, scenario, row["t"]) if scenario.late else None
-            window_end = max(window_end, ready_at(row["t"], scenario, alarmed))
-            found.append(0.0)
-        if over and row["t"] < window_end:
-            found[-1] += row["demand"] - cap
-        over_before = over
+    for i, j in episode_spans(rows, scenario):
+        t0 = rows[i]["t"]
+        alarmed = first_alarm_at(rows, scenario, t0) if scenario.late else None
+        window_end = max(window_end, ready_at(t0, scenario, alarmed))
+        found.append(sum(r["demand"] - cap for r in rows[i:j] if r["t"] < window_end))
     return found
 
 
@@ -219,13 +214,7 @@ def episode_phases(rows: list[dict[str, Any]], scenario: Scenario) -> list[dict[
 
 
 def overload_episodes(rows: list[dict[str, Any]], scenario: Scenario) -> int:
-    cap = lambda_capacity_rps(scenario)
-    episodes, over_before = 0, False
-    for row in rows:
-        over = row["demand"] > cap + 1e-9
-        episodes += over and not over_before
-        over_before = over
-    return episodes
+    return len(episode_spans(rows, scenario))
 
 
 def reactions(rows: list[dict[str, Any]]) -> list[int]:

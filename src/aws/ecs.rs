@@ -17,8 +17,6 @@ use crate::observed::StoppedTask;
 pub struct TaskCounts {
     pub running: u32,
     pub pending: u32,
-    /// A task of the service that stopped with a reason since the wait began.
-    pub stopped: Option<StoppedTask>,
 }
 
 pub struct Ecs {
@@ -192,17 +190,11 @@ impl Ecs {
         Ok(())
     }
 
-    /// The service's tasks by status. With `stopped_since`, also looks for a task that
-    /// stopped after that time for a reason other than the scheduler scaling in.
-    pub async fn tasks(&self, stopped_since: Option<SystemTime>) -> Result<TaskCounts> {
-        let mut arns = self.list_tasks(DesiredStatus::Running).await?;
-        if stopped_since.is_some() {
-            arns.extend(self.list_tasks(DesiredStatus::Stopped).await?);
-        }
-        arns.sort();
-        arns.dedup();
+    /// The service's tasks by status.
+    pub async fn tasks(&self) -> Result<TaskCounts> {
+        let arns = self.list_tasks(DesiredStatus::Running).await?;
         let tasks = self.describe_tasks(arns).await?;
-        Ok(classify(&tasks, &self.service, stopped_since))
+        Ok(classify(&tasks, &self.service))
     }
 
     /// The service's running tasks in one read: `DescribeServices`' `runningCount`, "the
@@ -220,12 +212,7 @@ impl Ecs {
     pub async fn failed_tasks(&self, since: SystemTime) -> Result<Vec<StoppedTask>> {
         let arns = self.list_tasks(DesiredStatus::Stopped).await?;
         let tasks = self.describe_tasks(arns).await?;
-        let group = format!("service:{}", self.service);
-        Ok(tasks
-            .iter()
-            .filter(|t| t.group() == Some(group.as_str()))
-            .filter_map(|t| failed_start(t, Some(since)))
-            .collect())
+        Ok(failed_starts(&tasks, &self.service, since))
     }
 
     async fn list_tasks(&self, status: DesiredStatus) -> Result<Vec<String>> {
@@ -314,27 +301,41 @@ pub fn registers_in(service_target_groups: &[String], ecs_tg: &str) -> Result<()
     ))
 }
 
-/// Counts running and pending tasks of `service` and finds one that failed to start.
-///
-/// Only tasks whose group is `service:NAME` count: `ListTasks` may return other tasks
-/// of the cluster (the local emulator ignores `serviceName`), and one-off tasks are not ours.
-fn classify(tasks: &[Task], service: &str, stopped_since: Option<SystemTime>) -> TaskCounts {
+/// The tasks of `service`. Only tasks whose group is `service:NAME` count: `ListTasks` may
+/// return other tasks of the cluster (the local emulator ignores `serviceName`), and
+/// one-off tasks are not ours.
+fn of_service<'a>(tasks: &'a [Task], service: &str) -> impl Iterator<Item = &'a Task> {
     let group = format!("service:{service}");
+    tasks
+        .iter()
+        .filter(move |t| t.group() == Some(group.as_str()))
+}
+
+/// Counts running and pending tasks of `service`.
+fn classify(tasks: &[Task], service: &str) -> TaskCounts {
     let mut counts = TaskCounts::default();
-    for task in tasks.iter().filter(|t| t.group() == Some(group.as_str())) {
+    for task in of_service(tasks, service) {
         match task.last_status().unwrap_or_default() {
             // A task still RUNNING but told to stop is draining, not serving.
             "RUNNING" if task.desired_status() != Some("STOPPED") => counts.running += 1,
             "PROVISIONING" | "PENDING" | "ACTIVATING" => counts.pending += 1,
-            "STOPPED" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING"
-                if counts.stopped.is_none() =>
-            {
-                counts.stopped = failed_start(task, stopped_since);
-            }
             _ => {}
         }
     }
     counts
+}
+
+/// The tasks of `service` stopped (or stopping) after `since` that failed to start.
+fn failed_starts(tasks: &[Task], service: &str, since: SystemTime) -> Vec<StoppedTask> {
+    of_service(tasks, service)
+        .filter(|t| {
+            matches!(
+                t.last_status().unwrap_or_default(),
+                "STOPPED" | "DEACTIVATING" | "STOPPING" | "DEPROVISIONING"
+            )
+        })
+        .filter_map(|t| failed_start(t, since))
+        .collect()
 }
 
 /// A task stopped after `since` for a reason other than the scheduler scaling the service in
@@ -352,8 +353,8 @@ fn classify(tasks: &[Task], service: &str, stopped_since: Option<SystemTime>) ->
 /// (<https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html>,
 /// <https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-maintenance.html>,
 /// <https://repost.aws/knowledge-center/ecs-task-stopped>).
-fn failed_start(task: &Task, since: Option<SystemTime>) -> Option<StoppedTask> {
-    let since = DateTime::from(since?);
+fn failed_start(task: &Task, since: SystemTime) -> Option<StoppedTask> {
+    let since = DateTime::from(since);
     let stopped_at = task
         .stopping_at()
         .or(task.stopped_at())
@@ -416,11 +417,10 @@ mod tests {
             task("e", "service:web-app", "RUNNING").build(),
         ];
         assert_eq!(
-            classify(&tasks, "web-app", None),
+            classify(&tasks, "web-app"),
             TaskCounts {
                 running: 2,
                 pending: 1,
-                stopped: None
             }
         );
     }
@@ -440,18 +440,13 @@ mod tests {
                 .stopped_at(at(now + Duration::from_secs(2)))
                 .build(),
         ];
-        let stopped = classify(&tasks, "web-app", Some(now)).stopped;
+        let stopped = failed_starts(&tasks, "web-app", now).into_iter().next();
         assert_eq!(
             stopped,
             Some(StoppedTask {
                 arn: "new".into(),
                 reason: reason.into()
             })
-        );
-        assert_eq!(
-            classify(&tasks, "web-app", None).stopped,
-            None,
-            "not looked for without a start time"
         );
     }
 
@@ -465,7 +460,7 @@ mod tests {
                 .desired_status("STOPPED")
                 .build(),
         ];
-        assert_eq!(classify(&tasks, "web-app", None).running, 1);
+        assert_eq!(classify(&tasks, "web-app").running, 1);
     }
 
     #[test]
@@ -482,7 +477,7 @@ mod tests {
                 .stopped_at(at(now + Duration::from_secs(1)))
                 .build(),
         ];
-        assert_eq!(classify(&tasks, "web-app", Some(now)).stopped, None);
+        assert_eq!(failed_starts(&tasks, "web-app", now), vec![]);
     }
 
     #[test]
@@ -495,7 +490,7 @@ mod tests {
             .stop_code(TaskStopCode::ServiceSchedulerInitiated)
             .stopped_at(at(now + Duration::from_secs(1)))
             .build()];
-        assert_eq!(classify(&tasks, "web-app", Some(now)).stopped, None);
+        assert_eq!(failed_starts(&tasks, "web-app", now), vec![]);
     }
 
     #[test]
@@ -511,8 +506,9 @@ mod tests {
                 .stopped_at(at(now + Duration::from_secs(1)))
                 .build()];
             assert_eq!(
-                classify(&tasks, "web-app", Some(now))
-                    .stopped
+                failed_starts(&tasks, "web-app", now)
+                    .into_iter()
+                    .next()
                     .map(|s| s.reason),
                 Some(reason.to_string()),
                 "{reason}"

@@ -41,6 +41,11 @@ pub struct CallCount {
 }
 
 impl CallCount {
+    /// The requests a wait counts against its budget: the reads and the SDK's retries.
+    pub fn requests(&self) -> u32 {
+        self.reads + self.retried
+    }
+
     /// The calls made since `before`.
     pub fn since(self, before: CallCount) -> CallCount {
         CallCount {

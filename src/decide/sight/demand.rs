@@ -64,12 +64,7 @@ pub const DEMAND_PERIODS: u32 = 3;
 /// already behind; carried ahead, a ramp's excess is taken in one stop rather than two.
 /// Under a falling or steady demand it is the highest, the safe side for Lambda.
 pub fn demand_ahead(values: &[f64]) -> Option<f64> {
-    let highest = values.iter().copied().reduce(f64::max)?;
-    let ahead = match values {
-        [.., before, last] => 2.0 * last - before,
-        _ => highest,
-    };
-    Some(highest.max(ahead))
+    demand_carried(values, 1.0)
 }
 
 /// [`demand_ahead`], with the last value carried `periods` periods (at least one) along its
